@@ -1,7 +1,10 @@
 //! A native PostgreSQL physical-replication client (no libpq).
 
+pub mod auth;
 pub mod error;
 pub mod lsn;
+pub mod protocol;
+pub mod timestamp;
 
 #[cfg(feature = "tokio")]
 pub mod conn;
