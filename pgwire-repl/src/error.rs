@@ -94,7 +94,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// See <https://www.postgresql.org/docs/current/protocol-error-fields.html>.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct DbError {
     /// `S`/`V`: ERROR, FATAL, PANIC (or WARNING, NOTICE… for notices), never localized (`V`)
     /// when the server sends it.

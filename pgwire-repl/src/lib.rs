@@ -1,4 +1,55 @@
-//! A native PostgreSQL physical-replication client (no libpq).
+//! A native PostgreSQL physical-replication client over tokio, with no libpq.
+//!
+//! It connects (TCP or Unix socket; trust, cleartext, MD5 and SCRAM-SHA-256 authentication),
+//! runs the replication commands (`IDENTIFY_SYSTEM`, `SHOW`, `TIMELINE_HISTORY`,
+//! `CREATE_REPLICATION_SLOT`, `DROP_REPLICATION_SLOT`, `READ_REPLICATION_SLOT`) and streams
+//! WAL with `START_REPLICATION`: XLogData and keepalives in, standby status updates and hot
+//! standby feedback out — at any moment, also while another task waits for the next message.
+//! Servers from PostgreSQL 13 to 18 are supported.
+//!
+//! # Layout
+//! - [`lsn`]: `Lsn`, `TimelineId`, WAL segment math and segment file names.
+//! - [`timestamp`]: PostgreSQL wire timestamps ↔ `SystemTime`.
+//! - [`error`]: the one public [`Error`] type.
+//! - [`protocol`]: the sans-IO core — framing with length caps, backend, frontend and
+//!   replication messages, command texts and result parsing, and the state machines for
+//!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
+//! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256).
+//! - [`conn`] (feature `tokio`, on by default): libpq-style configuration, sockets, the
+//!   [`Client`] and the [`ReplicationStream`].
+//!
+//! `cargo build -p pgwire-repl --no-default-features` builds the sans-IO core alone.
+//!
+//! # Example
+//! ```no_run
+//! # #[cfg(feature = "tokio")]
+//! # async fn example() -> pgwire_repl::Result<()> {
+//! use pgwire_repl::{Client, Config, StartReplication, StreamEvent};
+//!
+//! let config = Config::from_env_and("host=/var/run/postgresql user=replicator")?;
+//! let mut client = Client::connect(&config).await?;
+//! let sys = client.identify_system().await?;
+//! let mut stream = client
+//!     .start_replication(StartReplication::new(sys.xlogpos).timeline(sys.timeline))
+//!     .await?;
+//! let sender = stream.sender();
+//! loop {
+//!     match stream.recv().await? {
+//!         StreamEvent::XLogData(x) => {
+//!             // Write x.data somewhere durable, then report it.
+//!             let end = x.data_end().unwrap_or(x.wal_start);
+//!             sender.set_positions(end, end, pgwire_repl::Lsn::INVALID);
+//!         }
+//!         StreamEvent::Keepalive(_) => {}
+//!         StreamEvent::End(end) => {
+//!             println!("stream ended: {end:?}");
+//!             break;
+//!         }
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod error;
@@ -11,3 +62,12 @@ pub mod conn;
 
 pub use error::{DbError, Error, Result};
 pub use lsn::{Lsn, TimelineId, WalSegmentSize};
+pub use protocol::command::{
+    CreateSlotOptions, CreatedSlot, HistoryEntry, IdentifySystem, ReadSlot, TimelineHistory,
+};
+pub use protocol::feedback::{FeedbackConfig, Positions};
+pub use protocol::replication::{HotStandbyFeedback, PrimaryKeepalive, XLogData};
+pub use protocol::streaming::{StreamEnd, StreamEvent};
+
+#[cfg(feature = "tokio")]
+pub use conn::{config::Config, Client, ReplicationStream, StartReplication, StreamSender};

@@ -112,7 +112,9 @@ impl WalSegmentSize {
         if digits == 0 {
             return Err(bad("no number"));
         }
-        let n: u64 = t[..digits].parse().map_err(|_| bad("number out of range"))?;
+        let n: u64 = t[..digits]
+            .parse()
+            .map_err(|_| bad("number out of range"))?;
         let mult: u64 = match t[digits..].trim() {
             "" | "B" => 1,
             "kB" => 1 << 10,
@@ -120,7 +122,9 @@ impl WalSegmentSize {
             "GB" => 1 << 30,
             _ => return Err(bad("unknown unit")),
         };
-        let bytes = n.checked_mul(mult).ok_or_else(|| bad("number out of range"))?;
+        let bytes = n
+            .checked_mul(mult)
+            .ok_or_else(|| bad("number out of range"))?;
         u32::try_from(bytes)
             .ok()
             .and_then(WalSegmentSize::new)
@@ -203,8 +207,20 @@ mod tests {
         assert_eq!(Lsn(0x16_B374_D848).to_string(), "16/B374D848");
         assert_eq!(Lsn(0x1_0000_0000).to_string(), "1/0");
         for bad in [
-            "", "/", "0/", "/0", "0", "1/2/3", "100000000/0", "0/100000000", "g/0", " 0/0",
-            "0/0 ", "+1/0", "-1/0", "0x1/0",
+            "",
+            "/",
+            "0/",
+            "/0",
+            "0",
+            "1/2/3",
+            "100000000/0",
+            "0/100000000",
+            "g/0",
+            " 0/0",
+            "0/0 ",
+            "+1/0",
+            "-1/0",
+            "0x1/0",
         ] {
             assert!(bad.parse::<Lsn>().is_err(), "{bad:?} parsed");
         }
@@ -231,7 +247,15 @@ mod tests {
         assert_eq!(p("1GB").unwrap().bytes(), 1 << 30);
         assert_eq!(p("1024kB").unwrap().bytes(), 1 << 20);
         assert_eq!(p("16777216").unwrap().bytes(), 16 << 20);
-        for bad in ["", "MB", "3MB", "2GB", "512kB", "16 XB", "99999999999999999999MB"] {
+        for bad in [
+            "",
+            "MB",
+            "3MB",
+            "2GB",
+            "512kB",
+            "16 XB",
+            "99999999999999999999MB",
+        ] {
             assert!(p(bad).is_err(), "{bad:?} parsed");
         }
     }
@@ -240,8 +264,14 @@ mod tests {
     fn file_names() {
         let seg = WalSegmentSize::DEFAULT;
         assert_eq!(seg.file_name(TimelineId(1), 0), "000000010000000000000000");
-        assert_eq!(seg.file_name(TimelineId(1), 256), "000000010000000100000000");
-        assert_eq!(seg.file_name(TimelineId(0x1A), 0x1FF), "0000001A00000001000000FF");
+        assert_eq!(
+            seg.file_name(TimelineId(1), 256),
+            "000000010000000100000000"
+        );
+        assert_eq!(
+            seg.file_name(TimelineId(0x1A), 0x1FF),
+            "0000001A00000001000000FF"
+        );
         assert_eq!(
             seg.parse_file_name("0000001A00000001000000FF"),
             Some((TimelineId(0x1A), 0x1FF))
@@ -251,9 +281,15 @@ mod tests {
         assert_eq!(seg.parse_file_name("00000001000000000000000a"), None);
         assert_eq!(seg.parse_file_name("00000001000000000000000"), None);
         let one_mb = WalSegmentSize::new(1 << 20).unwrap();
-        assert_eq!(one_mb.file_name(TimelineId(2), 4096 + 3), "000000020000000100000003");
+        assert_eq!(
+            one_mb.file_name(TimelineId(2), 4096 + 3),
+            "000000020000000100000003"
+        );
         let one_gb = WalSegmentSize::new(1 << 30).unwrap();
-        assert_eq!(one_gb.file_name(TimelineId(2), 9), "000000020000000200000001");
+        assert_eq!(
+            one_gb.file_name(TimelineId(2), 9),
+            "000000020000000200000001"
+        );
         assert_eq!(seg.segment_of(Lsn(0x1_0100_0000)), 257);
         assert_eq!(seg.offset_of(Lsn(0x1_0100_0010)), 0x10);
         assert_eq!(seg.round_down(Lsn(0x1_0100_0010)), Lsn(0x1_0100_0000));

@@ -35,7 +35,10 @@ mod tests {
 
     #[test]
     fn epoch_and_round_trip() {
-        assert_eq!(to_system_time(0), UNIX_EPOCH + Duration::from_secs(946_684_800));
+        assert_eq!(
+            to_system_time(0),
+            UNIX_EPOCH + Duration::from_secs(946_684_800)
+        );
         assert_eq!(from_system_time(UNIX_EPOCH), -946_684_800_000_000);
         for v in [0, 1, -1, 123_456_789_012, -5_000_000] {
             assert_eq!(from_system_time(to_system_time(v)), v);

@@ -50,7 +50,9 @@ impl ScramClient {
         }
         if let Err(e) = self.inner.update(data) {
             self.state = State::Failed;
-            return Err(Error::Auth(format!("invalid SCRAM server-first message: {e}")));
+            return Err(Error::Auth(format!(
+                "invalid SCRAM server-first message: {e}"
+            )));
         }
         self.state = State::Final;
         Ok(self.inner.message())

@@ -1,4 +1,16 @@
-//! The tokio layer: configuration, sockets, the client and the replication stream.
+//! The tokio layer: configuration, sockets, the client and the replication stream. It makes
+//! no protocol decisions: it reads, decodes, hands messages to the `protocol` state machines
+//! and writes what they ask for.
 
+mod client;
 pub mod config;
+mod connection;
 mod pgpass;
+mod socket;
+mod stream;
+mod uri;
+
+pub use client::Client;
+pub use config::{Config, ConnectParams, Host, SslMode};
+pub use socket::socket_path;
+pub use stream::{ReplicationStream, StartReplication, StreamSender};

@@ -56,7 +56,9 @@ pub enum Authentication {
     Ok,
     KerberosV5,
     CleartextPassword,
-    Md5Password { salt: [u8; 4] },
+    Md5Password {
+        salt: [u8; 4],
+    },
     Gss,
     GssContinue(Bytes),
     Sspi,
@@ -227,7 +229,11 @@ impl BackendMessage {
                 r.finish()?;
                 BackendMessage::CommandComplete(tag)
             }
-            b'I' => empty(body, "EmptyQueryResponse", BackendMessage::EmptyQueryResponse)?,
+            b'I' => empty(
+                body,
+                "EmptyQueryResponse",
+                BackendMessage::EmptyQueryResponse,
+            )?,
             b'W' => copy_response(body, "CopyBothResponse", BackendMessage::CopyBothResponse)?,
             b'H' => copy_response(body, "CopyOutResponse", BackendMessage::CopyOutResponse)?,
             b'G' => copy_response(body, "CopyInResponse", BackendMessage::CopyInResponse)?,
@@ -271,7 +277,9 @@ impl BackendMessage {
             }
         };
         match self {
-            BackendMessage::Authentication(a) => write_message(dst, b'R', |d| encode_auth(a, d, &mut s)),
+            BackendMessage::Authentication(a) => {
+                write_message(dst, b'R', |d| encode_auth(a, d, &mut s))
+            }
             BackendMessage::ParameterStatus { name, value } => write_message(dst, b'S', |d| {
                 s(d, name);
                 s(d, value);
@@ -341,7 +349,9 @@ fn copy_response(body: &Bytes, what: &'static str, msg: BackendMessage) -> Resul
     r.u8()?;
     let n = r.i16()?;
     if n < 0 {
-        return Err(Error::protocol(format!("{what} has negative column count {n}")));
+        return Err(Error::protocol(format!(
+            "{what} has negative column count {n}"
+        )));
     }
     for _ in 0..n {
         r.i16()?;

@@ -184,12 +184,8 @@ pub fn parse_history(content: &[u8]) -> Result<Vec<HistoryEntry>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let bad = |why: &str| {
-            Error::protocol(format!(
-                "invalid timeline history line {}: {why}",
-                i + 1
-            ))
-        };
+        let bad =
+            |why: &str| Error::protocol(format!("invalid timeline history line {}: {why}", i + 1));
         let mut fields = line.splitn(3, char::is_whitespace);
         let tli = fields.next().unwrap_or_default();
         let tli: u32 = tli.parse().map_err(|_| bad("timeline is not a number"))?;

@@ -92,7 +92,12 @@ impl Feedback {
     }
 
     /// Builds a status update from the current positions and records that it was sent.
-    pub fn status(&mut self, now: Instant, wall: SystemTime, reply_requested: bool) -> StandbyStatusUpdate {
+    pub fn status(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        reply_requested: bool,
+    ) -> StandbyStatusUpdate {
         self.last_status = Some(now);
         StandbyStatusUpdate {
             write: self.positions.write,
@@ -110,7 +115,10 @@ impl Feedback {
 
     fn status_at(&self) -> Option<Instant> {
         let i = self.cfg.status_interval?;
-        Some(self.last_status.map_or_else(|| self.last_receive, |t| t + i))
+        Some(
+            self.last_status
+                .map_or_else(|| self.last_receive, |t| t + i),
+        )
     }
 
     /// The update that is due now, if any (periodic or ping).
@@ -167,7 +175,10 @@ mod tests {
             apply: Lsn(0),
         });
         let s = f.poll(t0, wall).unwrap();
-        assert_eq!((s.write, s.flush, s.apply, s.reply_requested), (Lsn(5), Lsn(4), Lsn(0), false));
+        assert_eq!(
+            (s.write, s.flush, s.apply, s.reply_requested),
+            (Lsn(5), Lsn(4), Lsn(0), false)
+        );
         assert!(f.poll(t0 + Duration::from_secs(9), wall).is_none());
         assert_eq!(f.next_wakeup(), Some(t0 + Duration::from_secs(10)));
         assert!(f.poll(t0 + Duration::from_secs(10), wall).is_some());
@@ -206,7 +217,9 @@ mod tests {
             reply_to_keepalives: true,
         };
         let mut f = Feedback::new(cfg, t0);
-        assert!(f.poll(t0 + Duration::from_secs(1_000_000), SystemTime::UNIX_EPOCH).is_none());
+        assert!(f
+            .poll(t0 + Duration::from_secs(1_000_000), SystemTime::UNIX_EPOCH)
+            .is_none());
         assert_eq!(f.next_wakeup(), None);
         assert_eq!(f.deadline(), None);
     }

@@ -82,7 +82,9 @@ pub fn decode_startup(buf: &mut BytesMut) -> Result<Option<FrontendMessage>> {
     }
     let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
     if len < 8 || len as usize > MAX_OTHER {
-        return Err(Error::protocol(format!("startup packet has invalid length {len}")));
+        return Err(Error::protocol(format!(
+            "startup packet has invalid length {len}"
+        )));
     }
     if buf.len() < len as usize {
         return Ok(None);

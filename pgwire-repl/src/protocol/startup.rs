@@ -72,7 +72,11 @@ pub struct Startup {
 
 impl Startup {
     /// Writes the startup message into `dst` and returns the exchange.
-    pub fn new(params: &StartupParams, password: Option<&str>, dst: &mut BytesMut) -> Result<Startup> {
+    pub fn new(
+        params: &StartupParams,
+        password: Option<&str>,
+        dst: &mut BytesMut,
+    ) -> Result<Startup> {
         let mut kv: Vec<(&str, &str)> = vec![("user", &params.user)];
         if let Some(db) = &params.database {
             kv.push(("database", db));

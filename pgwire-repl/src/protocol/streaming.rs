@@ -50,7 +50,7 @@ enum Phase {
     /// We sent CopyDone; the server may still send data before its own CopyDone.
     ClientDone,
     /// Both sides sent CopyDone: reading the optional result set up to ReadyForQuery.
-    Results(SimpleQuery),
+    Results(Box<SimpleQuery>),
     /// Ended; the end is reported once.
     Ended(Option<StreamEnd>),
 }
@@ -148,10 +148,10 @@ impl CopyBoth {
             }
             (Phase::Streaming, BackendMessage::CopyDone) => {
                 out.send_copy_done = true;
-                self.phase = Phase::Results(SimpleQuery::new());
+                self.phase = Phase::Results(Box::default());
             }
             (Phase::ClientDone, BackendMessage::CopyDone) => {
-                self.phase = Phase::Results(SimpleQuery::new());
+                self.phase = Phase::Results(Box::default());
             }
             (Phase::Results(q), msg) => {
                 if let QueryStep::Done(res) = q.handle(msg)? {

@@ -1,0 +1,223 @@
+//! The replication client: connect and authenticate, then replication commands as typed
+//! methods.
+
+use bytes::BytesMut;
+
+use super::config::{Config, ConnectParams};
+use super::connection::Connection;
+use super::socket;
+use super::stream::{ReplicationStream, StartReplication};
+use crate::error::{DbError, Error, Result};
+use crate::lsn::{TimelineId, WalSegmentSize};
+use crate::protocol::command::{
+    self, CreateSlotOptions, CreatedSlot, IdentifySystem, ReadSlot, TimelineHistory,
+};
+use crate::protocol::frontend;
+use crate::protocol::query::{QueryResult, QueryStep, SimpleQuery};
+use crate::protocol::startup::{ServerInfo, Startup, StartupParams, StartupStep};
+
+/// A connection to a PostgreSQL server, in replication mode unless made with
+/// [`Client::connect_sql`].
+///
+/// Commands take `&mut self` and run one at a time. [`Client::start_replication`] borrows the
+/// client for the length of the stream; once the stream has ended, the client takes the next
+/// command (TIMELINE_HISTORY, START_REPLICATION on the next timeline, …).
+pub struct Client {
+    pub(crate) conn: Connection,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server_version", &self.conn.info.version)
+            .field("process_id", &self.conn.info.process_id)
+            .field("broken", &self.conn.broken)
+            .finish()
+    }
+}
+
+impl Client {
+    /// Connects in physical replication mode (`replication=true`), taking unset options from
+    /// the environment and the password file as libpq does.
+    pub async fn connect(config: &Config) -> Result<Client> {
+        let params = config.resolve(true)?;
+        Client::connect_params(&params, true).await
+    }
+
+    /// Connects for plain SQL (no replication), for monitoring queries.
+    pub async fn connect_sql(config: &Config) -> Result<Client> {
+        let params = config.resolve(false)?;
+        Client::connect_params(&params, false).await
+    }
+
+    /// Connects with resolved parameters. `connect_timeout` bounds the whole attempt,
+    /// authentication included, as in libpq.
+    pub async fn connect_params(p: &ConnectParams, replication: bool) -> Result<Client> {
+        for w in &p.warnings {
+            eprintln!("WARNING: {w}");
+        }
+        let attempt = Client::connect_inner(p, replication);
+        match p.connect_timeout {
+            Some(t) => tokio::time::timeout(t, attempt).await.map_err(|_| {
+                Error::Timeout(format!(
+                    "{} failed: no answer within {} s",
+                    socket::describe(p),
+                    t.as_secs()
+                ))
+            })?,
+            None => attempt.await,
+        }
+    }
+
+    async fn connect_inner(p: &ConnectParams, replication: bool) -> Result<Client> {
+        let transport = socket::connect(p).await?;
+        let mut conn = Connection::new(transport);
+        let params = StartupParams {
+            user: p.user.clone(),
+            database: Some(p.dbname.clone()),
+            application_name: p.application_name.clone(),
+            options: p.options.clone(),
+            replication,
+        };
+        let mut out = BytesMut::new();
+        let mut startup = Startup::new(&params, p.password.as_deref(), &mut out)?;
+        loop {
+            if !out.is_empty() {
+                let bytes = out.split();
+                conn.send(|b| {
+                    b.extend_from_slice(&bytes);
+                    Ok(())
+                })
+                .await?;
+            }
+            let msg = conn.read_message().await?;
+            match startup.handle(msg, &mut out)? {
+                StartupStep::Continue => {}
+                StartupStep::Ready(info) => {
+                    conn.info = info;
+                    return Ok(Client { conn });
+                }
+            }
+        }
+    }
+
+    /// What the server reported at startup (and since): parameters, version, process id.
+    pub fn server_info(&self) -> &ServerInfo {
+        &self.conn.info
+    }
+
+    /// The server version as a number, e.g. 150004 for 15.4.
+    pub fn server_version(&self) -> u32 {
+        self.conn.info.version
+    }
+
+    /// A ParameterStatus value, e.g. `server_version` or `integer_datetimes`.
+    pub fn parameter(&self, name: &str) -> Option<&str> {
+        self.conn.info.parameter(name)
+    }
+
+    /// Notices the server sent (the latest few), oldest first, removing them.
+    pub fn take_notices(&mut self) -> Vec<DbError> {
+        self.conn.notices.drain(..).collect()
+    }
+
+    /// Runs a simple query (or replication command) and returns its result sets.
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<QueryResult>> {
+        match self.query_or_copy(sql).await? {
+            Some(results) => Ok(results),
+            None => {
+                self.conn
+                    .mark_broken("a query unexpectedly entered COPY mode");
+                Err(Error::protocol(format!(
+                    "\"{sql}\" unexpectedly started COPY"
+                )))
+            }
+        }
+    }
+
+    /// Sends `sql` and reads up to ReadyForQuery; `None` means the server entered COPY BOTH.
+    pub(crate) async fn query_or_copy(&mut self, sql: &str) -> Result<Option<Vec<QueryResult>>> {
+        self.conn.check_usable()?;
+        self.conn.send(|b| frontend::query(sql, b)).await?;
+        let mut q = SimpleQuery::new();
+        loop {
+            let msg = self.conn.next_message().await?;
+            match q.handle(msg) {
+                Ok(QueryStep::Continue) => {}
+                Ok(QueryStep::CopyBoth) => return Ok(None),
+                Ok(QueryStep::Done(res)) => return res.map(Some),
+                Err(e) => {
+                    self.conn
+                        .mark_broken(format!("protocol error during a command: {e}"));
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// `IDENTIFY_SYSTEM`.
+    pub async fn identify_system(&mut self) -> Result<IdentifySystem> {
+        IdentifySystem::parse(&self.simple_query(IdentifySystem::COMMAND).await?)
+    }
+
+    /// `SHOW name`: the setting's value as text.
+    pub async fn show(&mut self, name: &str) -> Result<String> {
+        command::parse_show(&self.simple_query(&command::show_command(name)?).await?)
+    }
+
+    /// The server's WAL segment size (`SHOW wal_segment_size`).
+    pub async fn wal_segment_size(&mut self) -> Result<WalSegmentSize> {
+        WalSegmentSize::parse_setting(&self.show("wal_segment_size").await?)
+    }
+
+    /// `TIMELINE_HISTORY tli`: the history file of a timeline (which must be 2 or later).
+    pub async fn timeline_history(&mut self, tli: TimelineId) -> Result<TimelineHistory> {
+        TimelineHistory::parse(&self.simple_query(&TimelineHistory::command(tli)).await?)
+    }
+
+    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL [RESERVE_WAL]`, in the syntax of
+    /// the server's version.
+    pub async fn create_replication_slot(
+        &mut self,
+        name: &str,
+        opts: CreateSlotOptions,
+    ) -> Result<CreatedSlot> {
+        let cmd = command::create_slot_command(name, opts, self.server_version());
+        CreatedSlot::parse(&self.simple_query(&cmd).await?)
+    }
+
+    /// `DROP_REPLICATION_SLOT name [WAIT]`.
+    pub async fn drop_replication_slot(&mut self, name: &str, wait: bool) -> Result<()> {
+        self.simple_query(&command::drop_slot_command(name, wait))
+            .await
+            .map(drop)
+    }
+
+    /// `READ_REPLICATION_SLOT name` (PostgreSQL 15+; on older servers an error, and nothing
+    /// is sent).
+    pub async fn read_replication_slot(&mut self, name: &str) -> Result<ReadSlot> {
+        let cmd = ReadSlot::command(name, self.server_version())?;
+        ReadSlot::parse(&self.simple_query(&cmd).await?)
+    }
+
+    /// `START_REPLICATION [SLOT s] PHYSICAL lsn [TIMELINE tli]`: the replication stream.
+    pub async fn start_replication(
+        &mut self,
+        opts: StartReplication,
+    ) -> Result<ReplicationStream<'_>> {
+        ReplicationStream::start(self, opts).await
+    }
+
+    /// Sends Terminate and closes the connection.
+    pub async fn close(self) -> Result<()> {
+        if self.conn.broken.is_none() {
+            self.conn
+                .send(|b| {
+                    frontend::terminate(b);
+                    Ok(())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! A framed connection: the read half with its buffer, and the write half behind a lock that
+//! a stream's sender handle can share, so status updates go out while a read is pending.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::Mutex;
+
+use super::socket::BoxTransport;
+use crate::error::{DbError, Error, Result};
+use crate::protocol::backend::BackendMessage;
+use crate::protocol::codec::decode_frame;
+use crate::protocol::startup::ServerInfo;
+
+/// Initial read buffer; WAL arrives in messages of up to 128 KiB on a default build.
+const READ_BUFFER: usize = 256 << 10;
+/// Free space to have before each read.
+const READ_CHUNK: usize = 64 << 10;
+/// Notices kept for the application; older ones are dropped.
+const MAX_NOTICES: usize = 32;
+
+/// The write side: the socket half, and whether CopyData may still be sent.
+pub(crate) struct Writer {
+    half: WriteHalf<BoxTransport>,
+    /// True between CopyBothResponse and our CopyDone.
+    pub(crate) copy_open: bool,
+    buf: BytesMut,
+}
+
+impl Writer {
+    /// Encodes with `f` into the reusable buffer and writes it out.
+    pub(crate) async fn send(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<()> {
+        self.buf.clear();
+        f(&mut self.buf)?;
+        self.half
+            .write_all(&self.buf)
+            .await
+            .map_err(|e| Error::io("could not send data to server", e))?;
+        self.half
+            .flush()
+            .await
+            .map_err(|e| Error::io("could not send data to server", e))
+    }
+}
+
+pub(crate) type SharedWriter = Arc<Mutex<Writer>>;
+
+pub(crate) struct Connection {
+    reader: ReadHalf<BoxTransport>,
+    rbuf: BytesMut,
+    pub(crate) writer: SharedWriter,
+    pub(crate) info: ServerInfo,
+    pub(crate) notices: VecDeque<DbError>,
+    /// Why the connection can no longer be used, once something left it in an unknown state.
+    pub(crate) broken: Option<String>,
+}
+
+impl Connection {
+    pub(crate) fn new(t: BoxTransport) -> Connection {
+        let (reader, half) = tokio::io::split(t);
+        Connection {
+            reader,
+            rbuf: BytesMut::with_capacity(READ_BUFFER),
+            writer: Arc::new(Mutex::new(Writer {
+                half,
+                copy_open: false,
+                buf: BytesMut::with_capacity(256),
+            })),
+            info: ServerInfo::default(),
+            notices: VecDeque::new(),
+            broken: None,
+        }
+    }
+
+    pub(crate) fn check_usable(&self) -> Result<()> {
+        match &self.broken {
+            Some(why) => Err(Error::Closed(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn mark_broken(&mut self, why: impl Into<String>) {
+        self.broken.get_or_insert_with(|| why.into());
+    }
+
+    pub(crate) async fn send(&self, f: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<()> {
+        self.writer.lock().await.send(f).await
+    }
+
+    /// The next message that is not a ParameterStatus or NoticeResponse (those are absorbed
+    /// into `info` and `notices`). Cancel-safe: a cancelled read loses no bytes.
+    pub(crate) async fn next_message(&mut self) -> Result<BackendMessage> {
+        loop {
+            let msg = self.read_message().await?;
+            match msg {
+                BackendMessage::ParameterStatus { name, value } => {
+                    self.info.set_parameter(name, value)
+                }
+                BackendMessage::NoticeResponse(n) => {
+                    if self.notices.len() == MAX_NOTICES {
+                        self.notices.pop_front();
+                    }
+                    self.notices.push_back(n);
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The next message of any kind.
+    pub(crate) async fn read_message(&mut self) -> Result<BackendMessage> {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.rbuf)? {
+                return BackendMessage::decode(frame);
+            }
+            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK {
+                self.rbuf.reserve(READ_CHUNK);
+            }
+            let n = self
+                .reader
+                .read_buf(&mut self.rbuf)
+                .await
+                .map_err(|e| Error::io("could not receive data from server", e))?;
+            if n == 0 {
+                let why = if self.rbuf.is_empty() {
+                    "server closed the connection unexpectedly"
+                } else {
+                    "server closed the connection in the middle of a message"
+                };
+                self.mark_broken(why);
+                return Err(Error::Closed(why.into()));
+            }
+        }
+    }
+}

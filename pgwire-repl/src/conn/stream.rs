@@ -1,0 +1,372 @@
+//! The replication stream: XLogData and keepalives in; status updates and hot standby
+//! feedback out at any moment.
+//!
+//! The read side belongs to [`ReplicationStream::recv`]. The write side sits behind a lock
+//! shared with [`StreamSender`] handles and a small background task, so a status update
+//! never waits for a pending read: the task sends periodic updates and the receive-timeout
+//! ping by itself (the timing decisions are [`Feedback`]'s), `recv` answers keepalives that
+//! ask for a reply, and the application can send whenever it likes through a sender.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::task::JoinHandle;
+use tokio::time::sleep_until;
+
+use super::client::Client;
+use super::connection::SharedWriter;
+use crate::error::{Error, Result};
+use crate::lsn::{Lsn, TimelineId};
+use crate::protocol::command::{start_replication_command, TimelineSwitch};
+use crate::protocol::feedback::{Feedback, FeedbackConfig, Positions};
+use crate::protocol::frontend;
+use crate::protocol::replication::{HotStandbyFeedback, StandbyStatusUpdate};
+use crate::protocol::streaming::{CopyBoth, StreamEnd, StreamEvent};
+
+/// What `START_REPLICATION` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct StartReplication {
+    /// Stream through this physical slot.
+    pub slot: Option<String>,
+    /// Where to start; WAL is sent from here.
+    pub start: Lsn,
+    /// The timeline to stream; the server's current one when `None`.
+    pub timeline: Option<TimelineId>,
+    /// Status updates, keepalive replies and the receive timeout.
+    pub feedback: FeedbackConfig,
+}
+
+impl StartReplication {
+    pub fn new(start: Lsn) -> StartReplication {
+        StartReplication {
+            start,
+            ..StartReplication::default()
+        }
+    }
+
+    pub fn slot(mut self, slot: impl Into<String>) -> Self {
+        self.slot = Some(slot.into());
+        self
+    }
+
+    pub fn timeline(mut self, tli: TimelineId) -> Self {
+        self.timeline = Some(tli);
+        self
+    }
+
+    pub fn feedback(mut self, feedback: FeedbackConfig) -> Self {
+        self.feedback = feedback;
+        self
+    }
+}
+
+struct Shared {
+    writer: SharedWriter,
+    feedback: Mutex<Feedback>,
+}
+
+impl Shared {
+    fn feedback(&self) -> std::sync::MutexGuard<'_, Feedback> {
+        // The lock is only held for plain field updates; a poisoned lock still has sane data.
+        self.feedback.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends a CopyData message while our side of COPY is still open.
+    async fn send_copy(&self, encode: impl FnOnce(&mut bytes::BytesMut)) -> Result<()> {
+        let mut w = self.writer.lock().await;
+        if !w.copy_open {
+            return Err(Error::Closed("the replication stream has ended".into()));
+        }
+        w.send(|b| {
+            encode(b);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn send_status(&self, update: StandbyStatusUpdate) -> Result<()> {
+        self.send_copy(|b| update.encode(b)).await
+    }
+}
+
+/// A cloneable handle that sends on the stream while another task waits in
+/// [`ReplicationStream::recv`].
+#[derive(Clone)]
+pub struct StreamSender {
+    shared: Arc<Shared>,
+}
+
+impl StreamSender {
+    /// Records the positions to report from now on (automatic updates use them too).
+    pub fn set_positions(&self, write: Lsn, flush: Lsn, apply: Lsn) {
+        self.shared.feedback().set_positions(Positions {
+            write,
+            flush,
+            apply,
+        });
+    }
+
+    /// The positions last recorded.
+    pub fn positions(&self) -> Positions {
+        self.shared.feedback().positions()
+    }
+
+    /// Sends a standby status update with the recorded positions now.
+    pub async fn send_status(&self, reply_requested: bool) -> Result<()> {
+        let update =
+            self.shared
+                .feedback()
+                .status(Instant::now(), SystemTime::now(), reply_requested);
+        self.shared.send_status(update).await
+    }
+
+    /// Sends hot standby feedback now (`send_time` is filled in).
+    pub async fn send_hot_standby_feedback(
+        &self,
+        xmin: u32,
+        xmin_epoch: u32,
+        catalog_xmin: u32,
+        catalog_xmin_epoch: u32,
+    ) -> Result<()> {
+        let m = HotStandbyFeedback {
+            send_time: SystemTime::now(),
+            xmin,
+            xmin_epoch,
+            catalog_xmin,
+            catalog_xmin_epoch,
+        };
+        self.shared.send_copy(|b| m.encode(b)).await
+    }
+}
+
+/// A running `START_REPLICATION`. Read it with [`recv`](Self::recv) until
+/// [`StreamEvent::End`]; then the client takes commands again.
+///
+/// Dropping the stream before its end leaves the client unusable (the server is still
+/// streaming); use [`stop`](Self::stop) to end it cleanly.
+pub struct ReplicationStream<'a> {
+    client: &'a mut Client,
+    state: CopyBoth,
+    shared: Arc<Shared>,
+    ticker: Option<JoinHandle<()>>,
+}
+
+impl<'a> ReplicationStream<'a> {
+    pub(crate) async fn start(
+        client: &'a mut Client,
+        opts: StartReplication,
+    ) -> Result<ReplicationStream<'a>> {
+        let cmd = start_replication_command(opts.slot.as_deref(), opts.start, opts.timeline);
+        let state = match client.query_or_copy(&cmd).await? {
+            None => CopyBoth::new(opts.start),
+            Some(results) => {
+                // No COPY: the start is the very end of a historic timeline, and the answer
+                // is the next timeline.
+                let res = results
+                    .iter()
+                    .find(|r| !r.columns.is_empty())
+                    .ok_or_else(|| {
+                        Error::protocol(
+                            "START_REPLICATION returned neither COPY nor a next timeline",
+                        )
+                    })?;
+                CopyBoth::already_ended(opts.start, TimelineSwitch::parse(res)?)
+            }
+        };
+        let shared = Arc::new(Shared {
+            writer: client.conn.writer.clone(),
+            feedback: Mutex::new(Feedback::new(opts.feedback, Instant::now())),
+        });
+        let mut ticker = None;
+        if !state.is_ended() {
+            shared.writer.lock().await.copy_open = true;
+            let fb = &opts.feedback;
+            if fb.status_interval.is_some() || fb.receive_timeout.is_some() {
+                ticker = Some(tokio::spawn(tick(Arc::downgrade(&shared))));
+            }
+        }
+        Ok(ReplicationStream {
+            client,
+            state,
+            shared,
+            ticker,
+        })
+    }
+
+    /// A handle for sending status updates and feedback from anywhere.
+    pub fn sender(&self) -> StreamSender {
+        StreamSender {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The end of the last WAL received on this stream (the start position before any).
+    pub fn last_received(&self) -> Lsn {
+        self.state.last_received()
+    }
+
+    /// The next XLogData, keepalive, or the end of the stream.
+    ///
+    /// Cancel-safe. Fails with [`Error::Timeout`] when the server has sent nothing for the
+    /// receive timeout, and with [`Error::Db`] when the server reports an error.
+    pub async fn recv(&mut self) -> Result<StreamEvent> {
+        if let Some(end) = self.state.take_pending_end() {
+            self.finish();
+            return Ok(StreamEvent::End(end));
+        }
+        if self.state.is_ended() {
+            return Err(Error::Closed("the replication stream has ended".into()));
+        }
+        loop {
+            let deadline = self.shared.feedback().deadline();
+            let msg = match deadline {
+                Some(d) => {
+                    tokio::select! {
+                        biased;
+                        m = self.client.conn.next_message() => m,
+                        _ = sleep_until(d.into()) => Err(self.timeout_error()),
+                    }
+                }
+                None => self.client.conn.next_message().await,
+            };
+            let handled = msg.and_then(|m| {
+                self.shared.feedback().on_receive(Instant::now());
+                self.state.handle(m)
+            });
+            let handled = match handled {
+                Ok(h) => h,
+                Err(e) => {
+                    self.fail(&e).await;
+                    return Err(e);
+                }
+            };
+            if handled.send_copy_done {
+                self.send_copy_done().await?;
+            }
+            match handled.event {
+                Some(StreamEvent::Keepalive(k)) => {
+                    let reply = self.shared.feedback().on_keepalive(&k);
+                    if reply {
+                        let update =
+                            self.shared
+                                .feedback()
+                                .status(Instant::now(), SystemTime::now(), false);
+                        // Our side may have just sent CopyDone; then there is nothing to answer.
+                        match self.shared.send_status(update).await {
+                            Ok(()) | Err(Error::Closed(_)) => {}
+                            Err(e) => {
+                                self.fail(&e).await;
+                                return Err(e);
+                            }
+                        }
+                    }
+                    return Ok(StreamEvent::Keepalive(k));
+                }
+                Some(StreamEvent::End(end)) => {
+                    self.finish();
+                    return Ok(StreamEvent::End(end));
+                }
+                Some(ev) => return Ok(ev),
+                None => {}
+            }
+        }
+    }
+
+    fn timeout_error(&self) -> Error {
+        let t = self
+            .shared
+            .feedback()
+            .config()
+            .receive_timeout
+            .unwrap_or(Duration::ZERO);
+        Error::Timeout(format!(
+            "no message from the server for {} s (receive timeout)",
+            t.as_secs_f64()
+        ))
+    }
+
+    /// Sends CopyDone: the server finishes what it is sending, then ends the stream, which
+    /// [`recv`](Self::recv) reports as [`StreamEnd::Stopped`] (or as the end of the timeline
+    /// if that came first). WAL that arrives in between is still delivered.
+    pub async fn request_stop(&mut self) -> Result<()> {
+        if self.state.request_stop() {
+            self.send_copy_done().await?;
+        }
+        Ok(())
+    }
+
+    /// Stops the stream: sends CopyDone, discards what the server still sends up to its
+    /// CopyDone, and returns how the stream ended, with the end of the last WAL received.
+    pub async fn stop(mut self) -> Result<StreamEnd> {
+        self.request_stop().await?;
+        loop {
+            if let StreamEvent::End(end) = self.recv().await? {
+                return Ok(end);
+            }
+        }
+    }
+
+    async fn send_copy_done(&self) -> Result<()> {
+        let mut w = self.shared.writer.lock().await;
+        if w.copy_open {
+            w.copy_open = false;
+            w.send(|b| {
+                frontend::copy_done(b);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The stream is over and the client is ready for commands.
+    fn finish(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+    }
+
+    /// An error left the connection mid-stream: nothing more can be sent or trusted.
+    async fn fail(&mut self, e: &Error) {
+        self.finish();
+        self.shared.writer.lock().await.copy_open = false;
+        self.client
+            .conn
+            .mark_broken(format!("the replication stream failed: {e}"));
+    }
+}
+
+impl Drop for ReplicationStream<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
+        if !self.state.is_ended() {
+            self.client
+                .conn
+                .mark_broken("a replication stream was dropped before it ended");
+        }
+    }
+}
+
+/// The background sender of periodic status updates and receive-timeout pings. It holds only
+/// a weak reference, so it ends with the stream.
+async fn tick(shared: std::sync::Weak<Shared>) {
+    loop {
+        let wake = {
+            let Some(s) = shared.upgrade() else { return };
+            let now = Instant::now();
+            let due = s.feedback().next_wakeup();
+            due.unwrap_or(now + Duration::from_secs(1))
+        };
+        sleep_until(wake.into()).await;
+        let Some(s) = shared.upgrade() else { return };
+        let update = s.feedback().poll(Instant::now(), SystemTime::now());
+        if let Some(update) = update {
+            // A failed send shows up as a failed read in `recv`; stop quietly.
+            if s.send_status(update).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests: one binary. `scripted` runs against a fake walsender; the rest against
+//! real PostgreSQL servers started by testenv.
+
+mod scripted;

@@ -1,0 +1,638 @@
+//! A tiny scripted walsender, built from the library's own encoders, for what a real server
+//! will not do on demand: truncated and malformed frames, oversized lengths, unexpected
+//! message types, the no-COPY end-of-timeline answer, and observing exactly what the client
+//! sends while it waits.
+
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use pgwire_repl::protocol::backend::{Authentication, BackendMessage, DataRow};
+use pgwire_repl::protocol::frontend::{self, FrontendMessage};
+use pgwire_repl::protocol::replication::{PrimaryKeepalive, StandbyMessage, XLogData};
+use pgwire_repl::{
+    Client, Config, DbError, Error, FeedbackConfig, Lsn, StartReplication, StreamEnd, StreamEvent,
+    TimelineId,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The server side of one scripted connection.
+pub struct Peer {
+    sock: TcpStream,
+    rbuf: BytesMut,
+}
+
+impl Peer {
+    /// Sends raw bytes.
+    pub async fn raw(&mut self, b: &[u8]) {
+        self.sock.write_all(b).await.unwrap();
+    }
+
+    pub async fn send(&mut self, msgs: &[BackendMessage]) {
+        let mut b = BytesMut::new();
+        for m in msgs {
+            m.encode(&mut b).unwrap();
+        }
+        self.raw(&b).await;
+    }
+
+    /// The next message from the client, or `None` when it closed the connection.
+    pub async fn recv(&mut self) -> Option<FrontendMessage> {
+        loop {
+            if let Some(m) = frontend::decode(&mut self.rbuf).unwrap() {
+                return Some(m);
+            }
+            if self.sock.read_buf(&mut self.rbuf).await.unwrap() == 0 {
+                return None;
+            }
+        }
+    }
+
+    pub async fn expect_query(&mut self) -> String {
+        match self.recv().await {
+            Some(FrontendMessage::Query(q)) => q,
+            other => panic!("expected a query, got {other:?}"),
+        }
+    }
+
+    /// Answers a query with one result set.
+    pub async fn result(&mut self, columns: &[&str], rows: &[&[Option<&str>]], tag: &str) {
+        let mut msgs = vec![BackendMessage::RowDescription(
+            columns.iter().map(|c| c.to_string()).collect(),
+        )];
+        for r in rows {
+            msgs.push(BackendMessage::DataRow(DataRow::new(
+                r.iter().map(|c| c.map(str::as_bytes)),
+            )));
+        }
+        msgs.push(BackendMessage::CommandComplete(tag.into()));
+        msgs.push(BackendMessage::ReadyForQuery(b'I'));
+        self.send(&msgs).await;
+    }
+
+    /// Accepts `START_REPLICATION` and enters COPY BOTH.
+    pub async fn start_copy(&mut self) -> String {
+        let q = self.expect_query().await;
+        assert!(q.starts_with("START_REPLICATION"), "{q}");
+        self.send(&[BackendMessage::CopyBothResponse]).await;
+        q
+    }
+
+    pub async fn xlogdata(&mut self, start: u64, data: &[u8]) {
+        let mut b = BytesMut::new();
+        XLogData {
+            wal_start: Lsn(start),
+            wal_end: Lsn(start + data.len() as u64),
+            send_time: std::time::SystemTime::now(),
+            data: Bytes::copy_from_slice(data),
+        }
+        .encode(&mut b);
+        self.raw(&b).await;
+    }
+
+    pub async fn keepalive(&mut self, wal_end: u64, reply: bool) {
+        let mut b = BytesMut::new();
+        PrimaryKeepalive {
+            wal_end: Lsn(wal_end),
+            send_time: std::time::SystemTime::now(),
+            reply_requested: reply,
+        }
+        .encode(&mut b);
+        self.raw(&b).await;
+    }
+
+    /// The next standby message, skipping nothing.
+    pub async fn standby_message(&mut self) -> StandbyMessage {
+        match self.recv().await {
+            Some(FrontendMessage::CopyData(b)) => StandbyMessage::decode(&b).unwrap(),
+            other => panic!("expected CopyData, got {other:?}"),
+        }
+    }
+
+    /// The next message that is not a standby status update.
+    pub async fn recv_skipping_status(&mut self) -> Option<FrontendMessage> {
+        loop {
+            match self.recv().await {
+                Some(FrontendMessage::CopyData(b))
+                    if matches!(
+                        StandbyMessage::decode(&b),
+                        Ok(StandbyMessage::StatusUpdate(_))
+                    ) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Starts a scripted server that runs `script` on the first connection, after a trust
+/// startup reporting `server_version`. Returns the conninfo to reach it.
+pub async fn serve<F, Fut>(server_version: &str, script: F) -> (Config, tokio::task::JoinHandle<()>)
+where
+    F: FnOnce(Peer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let version = server_version.to_owned();
+    let task = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut peer = Peer {
+            sock,
+            rbuf: BytesMut::new(),
+        };
+        let startup = loop {
+            if let Some(m) = frontend::decode_startup(&mut peer.rbuf).unwrap() {
+                break m;
+            }
+            assert!(peer.sock.read_buf(&mut peer.rbuf).await.unwrap() > 0);
+        };
+        let FrontendMessage::Startup { params, .. } = startup else {
+            panic!("expected a startup message, got {startup:?}");
+        };
+        assert!(
+            params.contains(&("replication".into(), "true".into())),
+            "{params:?}"
+        );
+        peer.send(&[
+            BackendMessage::Authentication(Authentication::Ok),
+            BackendMessage::ParameterStatus {
+                name: "server_version".into(),
+                value: version,
+            },
+            BackendMessage::BackendKeyData {
+                process_id: 42,
+                secret_key: Bytes::from_static(&[1, 2, 3, 4]),
+            },
+            BackendMessage::ReadyForQuery(b'I'),
+        ])
+        .await;
+        script(peer).await;
+    });
+    let config = Config::parse(&format!("host=127.0.0.1 port={port} user=scripted")).unwrap();
+    (config, task)
+}
+
+fn quiet() -> FeedbackConfig {
+    FeedbackConfig {
+        status_interval: None,
+        receive_timeout: None,
+        reply_to_keepalives: true,
+    }
+}
+
+async fn streaming_client(config: &Config) -> Client {
+    let client = Client::connect(config).await.unwrap();
+    assert_eq!(client.server_version(), 150004);
+    client
+}
+
+#[tokio::test]
+async fn identify_system_tolerates_a_fifth_column() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        assert_eq!(p.expect_query().await, "IDENTIFY_SYSTEM");
+        p.result(
+            &["systemid", "timeline", "xlogpos", "dbname", "extra"],
+            &[&[
+                Some("7000000000000000001"),
+                Some("3"),
+                Some("1/2000000"),
+                None,
+                Some("x"),
+            ]],
+            "IDENTIFY_SYSTEM",
+        )
+        .await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let sys = c.identify_system().await.unwrap();
+    assert_eq!(sys.system_id, 7_000_000_000_000_000_001);
+    assert_eq!(sys.timeline, TimelineId(3));
+    assert_eq!(sys.xlogpos, Lsn(0x1_0200_0000));
+    assert_eq!(sys.dbname, None);
+    c.close().await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn read_replication_slot_is_not_sent_to_an_old_server() {
+    let (config, server) = serve("14.9", |mut p| async move {
+        // The only thing the client may send is Terminate.
+        assert_eq!(p.recv().await, Some(FrontendMessage::Terminate));
+    })
+    .await;
+    let mut c = Client::connect(&config).await.unwrap();
+    let err = c.read_replication_slot("s").await.unwrap_err();
+    assert!(err.to_string().contains("PostgreSQL 15"), "{err}");
+    c.close().await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn start_at_the_end_of_a_historic_timeline_without_copy() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        let q = p.expect_query().await;
+        assert_eq!(q, "START_REPLICATION PHYSICAL 0/5000000 TIMELINE 1");
+        // The walsender's answer when the start is exactly the switch point.
+        p.result(
+            &["next_tli", "next_tli_startpos"],
+            &[&[Some("2"), Some("0/5000000")]],
+            "START_STREAMING",
+        )
+        .await;
+        assert_eq!(p.expect_query().await, "IDENTIFY_SYSTEM");
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let opts = StartReplication::new(Lsn(0x500_0000))
+        .timeline(TimelineId(1))
+        .feedback(quiet());
+    let mut s = c.start_replication(opts).await.unwrap();
+    let end = s.recv().await.unwrap();
+    assert_eq!(
+        end,
+        StreamEvent::End(StreamEnd::EndOfTimeline {
+            next_timeline: TimelineId(2),
+            next_start: Lsn(0x500_0000)
+        })
+    );
+    drop(s);
+    // The connection takes the next command.
+    let _ = tokio::time::timeout(Duration::from_millis(200), c.identify_system()).await;
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn end_of_timeline_after_streaming() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        p.xlogdata(0x100_0000, b"abcdef").await;
+        p.send(&[BackendMessage::CopyDone]).await;
+        // The client must answer CopyDone before the result set comes.
+        assert_eq!(
+            p.recv_skipping_status().await,
+            Some(FrontendMessage::CopyDone)
+        );
+        p.result(
+            &["next_tli", "next_tli_startpos"],
+            &[&[Some("2"), Some("0/1000006")]],
+            "START_STREAMING",
+        )
+        .await;
+        assert_eq!(p.recv().await, Some(FrontendMessage::Terminate));
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(quiet()))
+        .await
+        .unwrap();
+    match s.recv().await.unwrap() {
+        StreamEvent::XLogData(x) => assert_eq!(&x.data[..], b"abcdef"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.recv().await.unwrap(),
+        StreamEvent::End(StreamEnd::EndOfTimeline {
+            next_timeline: TimelineId(2),
+            next_start: Lsn(0x100_0006)
+        })
+    );
+    assert!(s.recv().await.unwrap_err().is_closed());
+    drop(s);
+    c.close().await.unwrap();
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn status_goes_out_while_recv_is_pending() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        // Nothing is sent to the client; it must still be able to send.
+        let StandbyMessage::StatusUpdate(u) = p.standby_message().await else {
+            panic!("expected a status update")
+        };
+        assert_eq!((u.write, u.flush, u.apply), (Lsn(10), Lsn(9), Lsn(8)));
+        assert!(u.reply_requested);
+        let StandbyMessage::HotStandbyFeedback(h) = p.standby_message().await else {
+            panic!("expected hot standby feedback")
+        };
+        assert_eq!((h.xmin, h.xmin_epoch, h.catalog_xmin), (1234, 1, 0));
+        p.xlogdata(0x100_0000, b"x").await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(quiet()))
+        .await
+        .unwrap();
+    let sender = s.sender();
+    let side = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        sender.set_positions(Lsn(10), Lsn(9), Lsn(8));
+        sender.send_status(true).await.unwrap();
+        sender
+            .send_hot_standby_feedback(1234, 1, 0, 0)
+            .await
+            .unwrap();
+    });
+    // recv() is pending the whole time the other task sends.
+    let ev = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(ev, StreamEvent::XLogData(_)));
+    side.await.unwrap();
+    drop(s);
+    drop(c);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn periodic_status_without_being_asked_and_keepalive_replies() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        // A server with wal_sender_timeout = 0 never asks; updates must still come.
+        for _ in 0..3 {
+            let StandbyMessage::StatusUpdate(u) = p.standby_message().await else {
+                panic!()
+            };
+            assert!(!u.reply_requested);
+        }
+        p.keepalive(0x100_0000, true).await;
+        // The reply to the keepalive (it may race with a periodic update: either is fine,
+        // but one must come at once).
+        let t = tokio::time::timeout(Duration::from_millis(150), p.standby_message()).await;
+        assert!(matches!(t, Ok(StandbyMessage::StatusUpdate(_))));
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let fb = FeedbackConfig {
+        status_interval: Some(Duration::from_millis(300)),
+        receive_timeout: None,
+        reply_to_keepalives: true,
+    };
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(fb))
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(ev, StreamEvent::Keepalive(k) if k.reply_requested));
+    // Give the answer time to leave before the connection closes.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(s);
+    drop(c);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn receive_timeout_pings_then_declares_the_connection_dead() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        let StandbyMessage::StatusUpdate(u) = p.standby_message().await else {
+            panic!()
+        };
+        assert!(u.reply_requested, "the ping asks for a reply");
+        // Stay silent (a half-open connection) until the client gives up.
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let fb = FeedbackConfig {
+        status_interval: None,
+        receive_timeout: Some(Duration::from_millis(600)),
+        reply_to_keepalives: true,
+    };
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(fb))
+        .await
+        .unwrap();
+    let began = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(began.elapsed() >= Duration::from_millis(550));
+    drop(s);
+    // The connection is unusable after a timeout.
+    assert!(c.identify_system().await.unwrap_err().is_closed());
+    drop(c);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn server_error_mid_stream_is_a_database_error() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        p.xlogdata(0x100_0000, b"abc").await;
+        p.send(&[BackendMessage::ErrorResponse(DbError {
+            severity: "ERROR".into(),
+            code: "58P01".into(),
+            message: "requested WAL segment 000000010000000000000001 has already been removed"
+                .into(),
+            ..DbError::default()
+        })])
+        .await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(quiet()))
+        .await
+        .unwrap();
+    assert!(matches!(s.recv().await.unwrap(), StreamEvent::XLogData(_)));
+    let err = s.recv().await.unwrap_err();
+    assert_eq!(err.code(), Some("58P01"));
+    assert!(
+        err.to_string().contains("has already been removed"),
+        "{err}"
+    );
+    drop(s);
+    drop(c);
+    server.await.unwrap();
+}
+
+/// Runs a stream that receives `bytes` right after COPY starts and returns recv's error.
+async fn stream_error_after(bytes: Vec<u8>, close: bool) -> Error {
+    let (config, server) = serve("15.4", move |mut p| async move {
+        p.start_copy().await;
+        p.raw(&bytes).await;
+        if !close {
+            p.recv().await;
+        }
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(quiet()))
+        .await
+        .unwrap();
+    let err = loop {
+        match tokio::time::timeout(Duration::from_secs(5), s.recv())
+            .await
+            .unwrap()
+        {
+            Ok(StreamEvent::XLogData(_) | StreamEvent::Keepalive(_)) => continue,
+            Ok(ev) => panic!("unexpected {ev:?}"),
+            Err(e) => break e,
+        }
+    };
+    drop(s);
+    drop(c);
+    server.await.unwrap();
+    err
+}
+
+fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut b = vec![tag];
+    b.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+#[tokio::test]
+async fn truncated_frame_then_close() {
+    let mut whole = BytesMut::new();
+    XLogData {
+        wal_start: Lsn(0x100_0000),
+        wal_end: Lsn(0x100_0000),
+        send_time: std::time::SystemTime::now(),
+        data: Bytes::from_static(&[7; 1000]),
+    }
+    .encode(&mut whole);
+    let err = stream_error_after(whole[..500].to_vec(), true).await;
+    assert!(err.is_closed(), "{err:?}");
+    assert!(err.to_string().contains("middle of a message"), "{err}");
+}
+
+#[tokio::test]
+async fn oversized_length_is_refused_without_allocating() {
+    let mut b = vec![b'd'];
+    b.extend_from_slice(&i32::MAX.to_be_bytes());
+    b.extend_from_slice(b"w");
+    let err = stream_error_after(b, false).await;
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    assert!(err.to_string().contains("more than the"), "{err}");
+}
+
+#[tokio::test]
+async fn negative_length_is_refused() {
+    let mut b = vec![b'd'];
+    b.extend_from_slice(&(-5i32).to_be_bytes());
+    let err = stream_error_after(b, false).await;
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn malformed_replication_messages() {
+    // A keepalive one byte short, one byte long; an XLogData header cut short; an unknown
+    // replication message type; an unknown backend message type; a stray DataRow.
+    let mut short_keepalive = vec![b'k'];
+    short_keepalive.extend_from_slice(&[0; 16]);
+    let mut long_keepalive = vec![b'k'];
+    long_keepalive.extend_from_slice(&[0; 18]);
+    let mut short_xlog = vec![b'w'];
+    short_xlog.extend_from_slice(&[0; 20]);
+    let cases = [
+        (frame(b'd', &short_keepalive), "expected 18"),
+        (frame(b'd', &long_keepalive), "expected 18"),
+        (frame(b'd', &short_xlog), "too short"),
+        (frame(b'd', b"q123"), "unexpected replication message type"),
+        (frame(b'Y', b""), "unexpected message type"),
+        (frame(b'D', &[0, 0]), "unexpected DataRow"),
+        (frame(b'd', b""), "too short"),
+    ];
+    for (bytes, want) in cases {
+        let err = stream_error_after(bytes, false).await;
+        assert!(matches!(err, Error::Protocol(_)), "{want}: {err:?}");
+        assert!(err.to_string().contains(want), "{want}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn xlogdata_past_the_end_of_the_lsn_space() {
+    let mut body = vec![b'w'];
+    body.extend_from_slice(&(u64::MAX - 1).to_be_bytes());
+    body.extend_from_slice(&0u64.to_be_bytes());
+    body.extend_from_slice(&0i64.to_be_bytes());
+    body.extend_from_slice(b"abcd");
+    let err = stream_error_after(frame(b'd', &body), false).await;
+    assert!(err.to_string().contains("past the end of WAL"), "{err}");
+}
+
+#[tokio::test]
+async fn unexpected_message_during_a_command() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.expect_query().await;
+        let mut b = BytesMut::new();
+        b.put_slice(&frame(b'd', b"w"));
+        p.raw(&b).await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let err = c.identify_system().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("unexpected CopyData during a query"),
+        "{err}"
+    );
+    assert!(c.identify_system().await.unwrap_err().is_closed());
+    drop(c);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn client_stop_drains_to_the_servers_copy_done() {
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        p.xlogdata(0x100_0000, b"0123456789").await;
+        assert_eq!(
+            p.recv_skipping_status().await,
+            Some(FrontendMessage::CopyDone)
+        );
+        // Data in flight when the client stopped still arrives, then our CopyDone.
+        p.xlogdata(0x100_000A, b"abc").await;
+        p.send(&[
+            BackendMessage::CopyDone,
+            BackendMessage::CommandComplete("START_STREAMING".into()),
+            BackendMessage::ReadyForQuery(b'I'),
+        ])
+        .await;
+        assert_eq!(p.expect_query().await, "IDENTIFY_SYSTEM");
+        p.result(
+            &["systemid", "timeline", "xlogpos", "dbname"],
+            &[&[Some("1"), Some("1"), Some("0/100000D"), None]],
+            "IDENTIFY_SYSTEM",
+        )
+        .await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(quiet()))
+        .await
+        .unwrap();
+    assert!(matches!(s.recv().await.unwrap(), StreamEvent::XLogData(_)));
+    assert_eq!(s.last_received(), Lsn(0x100_000A));
+    let end = s.stop().await.unwrap();
+    assert_eq!(
+        end,
+        StreamEnd::Stopped {
+            last_received: Lsn(0x100_000D)
+        }
+    );
+    // The client is usable again.
+    assert_eq!(c.identify_system().await.unwrap().xlogpos, Lsn(0x100_000D));
+    c.close().await.unwrap();
+    server.await.unwrap();
+}
