@@ -297,7 +297,7 @@ impl<'a> ReplicationStream<'a> {
 
     /// Stops the stream: sends CopyDone, discards what the server still sends up to its
     /// CopyDone, and returns how the stream ended, with the end of the last WAL received.
-    pub async fn stop(mut self) -> Result<StreamEnd> {
+    pub async fn stop(&mut self) -> Result<StreamEnd> {
         self.request_stop().await?;
         loop {
             if let StreamEvent::End(end) = self.recv().await? {

@@ -239,7 +239,9 @@ pub fn create_slot_command(name: &str, opts: CreateSlotOptions, server_version: 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedSlot {
     pub slot_name: String,
-    /// Where the slot reserved WAL from; `None` (or 0/0) without RESERVE_WAL.
+    /// The server's `consistent_point` column. Meaningful for logical slots; for a physical
+    /// slot the server reports `0/0` even with RESERVE_WAL (read `restart_lsn` with
+    /// READ_REPLICATION_SLOT or `pg_replication_slots` instead).
     pub consistent_point: Option<Lsn>,
 }
 

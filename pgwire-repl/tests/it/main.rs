@@ -1,4 +1,9 @@
 //! Integration tests: one binary. `scripted` runs against a fake walsender; the rest against
 //! real PostgreSQL servers started by testenv.
 
+mod auth;
+mod commands;
+mod common;
 mod scripted;
+mod streaming;
+mod timeline;

@@ -631,6 +631,7 @@ async fn client_stop_drains_to_the_servers_copy_done() {
             last_received: Lsn(0x100_000D)
         }
     );
+    drop(s);
     // The client is usable again.
     assert_eq!(c.identify_system().await.unwrap().xlogpos, Lsn(0x100_000D));
     c.close().await.unwrap();
