@@ -1,1 +1,78 @@
-pub fn placeholder() {}
+//! Real PostgreSQL servers for integration tests, started and torn down by the tests.
+//!
+//! [`Cluster::start`] runs `initdb` in a fresh temporary directory and starts a server on a
+//! free port of 127.0.0.1 and on a private Unix socket, configured for physical replication
+//! (`wal_level = replica`, WAL senders and slots, replication commands logged) with small
+//! WAL segments. It creates a set of [roles] — one per authentication method, one without
+//! `REPLICATION`, one without a `pg_hba.conf` line — so that clients can be tested against
+//! each. [`Cluster::make_standby`] makes a streaming hot standby of it, and
+//! [`Cluster::promote`] turns that into a primary. Dropping a `Cluster` stops the server
+//! immediately and deletes its directory, also when the test panics; a watchdog process
+//! does the same if the test process dies without unwinding.
+//!
+//! Everything is synchronous (`std::process`); SQL goes through `psql`.
+//!
+//! # Finding PostgreSQL
+//!
+//! The server programs come from `$PG_BINDIR`, else `pg_config --bindir`, else the newest
+//! `/usr/lib/postgresql/<N>/bin` ([`PgBin`]). Client programs (`psql`, `pg_basebackup`,
+//! `pg_receivewal`, `pg_waldump`) are looked up there, then in the other versioned
+//! directories, then on `PATH` ([`PgBin::tool`]).
+//!
+//! # Running as root
+//!
+//! PostgreSQL will not run as root. When the tests do, every program is started as the OS
+//! user `postgres` (or a created `testenv-pg`) via `setpriv`/`runuser`, and each cluster's
+//! temporary directory belongs to that user ([`OsUser`]). `std::env::temp_dir()` must then
+//! be reachable by that user (`/tmp` is).
+//!
+//! # Layout
+//!
+//! - `cluster`: [`Cluster`], its directory layout, start/stop/kill/drop, connection strings
+//! - `options`: [`Options`] for `initdb` and `postgresql.conf`
+//! - `roles`: the test [roles] and the `pg_hba.conf` that goes with them
+//! - `sql`: running SQL through `psql`
+//! - `wal`: slots, LSNs, segment switches, generating WAL, reading `pg_wal`
+//! - `standby`: streaming standbys and promotion
+//! - `bin`: [`PgBin`], finding programs and the major version
+//! - `os_user`: [`OsUser`], dropping root privileges
+//! - `tempdir`: private temporary directories and the cleanup watchdog
+//! - `process`, `conninfo`, `wait`, `error`: small helpers
+//!
+//! # Example
+//!
+//! ```no_run
+//! use testenv::{roles, Cluster, Options};
+//!
+//! let primary = Cluster::start(Options::default())?;
+//! primary.sql("CREATE TABLE t (x int); INSERT INTO t VALUES (1)")?;
+//! let standby = primary.make_standby("standby_slot")?;
+//! let conninfo = primary.conninfo(roles::REPL_SCRAM.name, roles::REPL_SCRAM.password);
+//! // ... connect a replication client with `conninfo` ...
+//! standby.promote()?;
+//! # Ok::<(), testenv::Error>(())
+//! ```
+
+mod bin;
+mod cluster;
+mod conninfo;
+mod error;
+mod options;
+mod os_user;
+mod process;
+pub mod roles;
+mod sql;
+mod standby;
+mod tempdir;
+mod wait;
+mod wal;
+
+pub use bin::PgBin;
+pub use cluster::{Cluster, HOST};
+pub use conninfo::quote_conninfo_value;
+pub use error::{Error, Result};
+pub use options::Options;
+pub use os_user::{is_root, OsUser, CREATED_OS_USER};
+pub use roles::{quote_ident, quote_literal, Role};
+pub use wait::wait_for;
+pub use wal::WAL_TABLE;

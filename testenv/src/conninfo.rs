@@ -1,0 +1,42 @@
+//! libpq `key=value` connection strings.
+
+/// Quotes one conninfo value: single quotes around it, `\` before `'` and `\`.
+///
+/// ```
+/// assert_eq!(testenv::quote_conninfo_value("a b'c"), r"'a b\'c'");
+/// ```
+pub fn quote_conninfo_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// Builds `k1='v1' k2='v2' ...`.
+pub(crate) fn build(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote_conninfo_value(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_every_value() {
+        assert_eq!(
+            build(&[("host", "127.0.0.1"), ("password", r"a\b 'c'")]),
+            r"host='127.0.0.1' password='a\\b \'c\''"
+        );
+        assert_eq!(quote_conninfo_value(""), "''");
+    }
+}
