@@ -186,12 +186,16 @@ pub fn parse_history(content: &[u8]) -> Result<Vec<HistoryEntry>> {
         }
         let bad =
             |why: &str| Error::protocol(format!("invalid timeline history line {}: {why}", i + 1));
-        let mut fields = line.splitn(3, char::is_whitespace);
-        let tli = fields.next().unwrap_or_default();
+        // As the server's sscanf("%u\t%X/%X"): any run of blanks between the fields.
+        let tli = line.split_whitespace().next().unwrap_or_default();
+        let rest = line[tli.len()..].trim_start();
+        let sp = rest.split_whitespace().next().unwrap_or_default();
+        let reason = rest[sp.len()..].trim();
         let tli: u32 = tli.parse().map_err(|_| bad("timeline is not a number"))?;
-        let switchpoint = fields
-            .next()
-            .ok_or_else(|| bad("no switchpoint"))?
+        if sp.is_empty() {
+            return Err(bad("no switchpoint"));
+        }
+        let switchpoint = sp
             .parse::<Lsn>()
             .map_err(|_| bad("switchpoint is not a WAL location"))?;
         if let Some(prev) = out.last() {
@@ -202,7 +206,7 @@ pub fn parse_history(content: &[u8]) -> Result<Vec<HistoryEntry>> {
         out.push(HistoryEntry {
             timeline: TimelineId(tli),
             switchpoint,
-            reason: fields.next().unwrap_or_default().trim().to_owned(),
+            reason: reason.to_owned(),
         });
     }
     Ok(out)

@@ -10,3 +10,6 @@ pub mod query;
 pub mod replication;
 pub mod startup;
 pub mod streaming;
+
+#[cfg(test)]
+mod tests;

@@ -154,7 +154,12 @@ impl CopyBoth {
                 self.phase = Phase::Results(Box::default());
             }
             (Phase::Results(q), msg) => {
-                if let QueryStep::Done(res) = q.handle(msg)? {
+                let step = q.handle(msg);
+                if step.is_err() {
+                    self.phase = Phase::Ended(None);
+                }
+                if let QueryStep::Done(res) = step? {
+                    self.phase = Phase::Ended(None);
                     let results = res?;
                     let switch = results
                         .iter()
