@@ -5,6 +5,7 @@
 mod client;
 pub mod config;
 mod connection;
+mod conninfo;
 mod pgpass;
 mod socket;
 mod stream;

@@ -1,0 +1,461 @@
+use super::*;
+
+fn err(s: &str) -> String {
+    Config::parse(s).unwrap_err().to_string()
+}
+
+fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+    move |k| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
+fn os(home: Option<&Path>) -> Os {
+    Os {
+        user: Some("alice".into()),
+        home: home.map(Path::to_path_buf),
+        socket_dir: PathBuf::from("/var/run/postgresql"),
+    }
+}
+
+#[test]
+fn ignored_libpq_keywords_are_accepted() {
+    let c = Config::parse(
+        "sslcert=a sslkey=b sslrootcert=c sslsni=1 channel_binding=prefer \
+         target_session_attrs=any keepalives=1 keepalives_idle=5 keepalives_interval=5 \
+         keepalives_count=3 gssencmode=disable sslnegotiation=postgres replication=true \
+         client_encoding=UTF8 krbsrvname=postgres service=x load_balance_hosts=disable",
+    )
+    .unwrap();
+    assert_eq!(c, Config::default());
+    for key in IGNORED_KEYWORDS {
+        assert!(is_known_keyword(key));
+        Config::default().set(key, "whatever").unwrap();
+    }
+}
+
+#[test]
+fn port_values() {
+    let port = |v: &str| {
+        let mut c = Config::default();
+        c.set("port", v).map(|()| c.port).map_err(|e| e.to_string())
+    };
+    assert_eq!(port("5432"), Ok(Some(5432)));
+    assert_eq!(port(" 1 "), Ok(Some(1)));
+    assert_eq!(port("+65535"), Ok(Some(65535)));
+    assert_eq!(port(""), Ok(None));
+    for bad in ["0", "65536", "-1", "abc", "54x", "99999999999", " "] {
+        assert_eq!(port(bad), Err(format!("invalid port number: \"{bad}\"")));
+    }
+    assert_eq!(
+        port("5432,5433"),
+        Err("multiple hosts are not supported yet".into())
+    );
+}
+
+#[test]
+fn connect_timeout_values() {
+    let timeout = |v: &str| {
+        let mut c = Config::default();
+        c.set("connect_timeout", v)
+            .map(|()| c.connect_timeout)
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(timeout("10"), Ok(Some(Duration::from_secs(10))));
+    assert_eq!(timeout(" 3 "), Ok(Some(Duration::from_secs(3))));
+    assert_eq!(timeout("1"), Ok(Some(Duration::from_secs(2))));
+    assert_eq!(timeout("0"), Ok(Some(Duration::ZERO)));
+    assert_eq!(timeout("-5"), Ok(Some(Duration::ZERO)));
+    assert_eq!(
+        timeout("2147483647"),
+        Ok(Some(Duration::from_secs(2147483647)))
+    );
+    assert_eq!(timeout(""), Ok(None));
+    for bad in ["x", "1.5", "2147483648", "10s"] {
+        assert_eq!(
+            timeout(bad),
+            Err(format!(
+                "invalid integer value \"{bad}\" for connection option \"connect_timeout\""
+            ))
+        );
+    }
+    // An explicit zero means no timeout.
+    let p = Config::parse("connect_timeout=0")
+        .unwrap()
+        .resolve_in(false, &os(None))
+        .unwrap();
+    assert_eq!(p.connect_timeout, None);
+}
+
+#[test]
+fn sslmode_names() {
+    for mode in [
+        SslMode::Disable,
+        SslMode::Allow,
+        SslMode::Prefer,
+        SslMode::Require,
+        SslMode::VerifyCa,
+        SslMode::VerifyFull,
+    ] {
+        assert_eq!(mode.to_string().parse::<SslMode>().unwrap(), mode);
+    }
+    assert_eq!(SslMode::VerifyCa.to_string(), "verify-ca");
+    assert_eq!(SslMode::VerifyFull.as_str(), "verify-full");
+    assert_eq!(SslMode::default(), SslMode::Prefer);
+    assert_eq!(err("sslmode=Require"), "invalid sslmode value: \"Require\"");
+    assert_eq!(
+        err("sslmode=verify_ca"),
+        "invalid sslmode value: \"verify_ca\""
+    );
+    assert_eq!(Config::parse("sslmode=''").unwrap().sslmode, None);
+}
+
+#[test]
+fn hosts() {
+    assert_eq!(err("host=a,b"), "multiple hosts are not supported yet");
+    assert_eq!(
+        err("hostaddr=127.0.0.1,::1"),
+        "multiple hosts are not supported yet"
+    );
+    assert_eq!(
+        err("hostaddr=db1"),
+        "could not parse network address \"db1\""
+    );
+    let c = Config::parse("hostaddr=::1").unwrap();
+    assert_eq!(c.hostaddr.as_deref(), Some("::1"));
+    assert_eq!(Host::Tcp("db".into()).to_string(), "db");
+    assert_eq!(Host::Unix("/tmp".into()).to_string(), "/tmp");
+}
+
+#[test]
+fn environment_fills_unset_fields_only() {
+    let vars = [
+        ("PGHOST", "envhost"),
+        ("PGHOSTADDR", "10.0.0.1"),
+        ("PGPORT", "6000"),
+        ("PGUSER", "envuser"),
+        ("PGPASSWORD", "envpw"),
+        ("PGPASSFILE", "/env/pgpass"),
+        ("PGDATABASE", "envdb"),
+        ("PGAPPNAME", "envapp"),
+        ("PGOPTIONS", "-cenv=1"),
+        ("PGCONNECT_TIMEOUT", "7"),
+        ("PGSSLMODE", "disable"),
+    ];
+    let mut c = Config::default();
+    c.apply_env(env(&vars)).unwrap();
+    assert_eq!(c.host.as_deref(), Some("envhost"));
+    assert_eq!(c.hostaddr.as_deref(), Some("10.0.0.1"));
+    assert_eq!(c.port, Some(6000));
+    assert_eq!(c.user.as_deref(), Some("envuser"));
+    assert_eq!(c.password.as_deref(), Some("envpw"));
+    assert_eq!(c.passfile.as_deref(), Some(Path::new("/env/pgpass")));
+    assert_eq!(c.dbname.as_deref(), Some("envdb"));
+    assert_eq!(c.application_name.as_deref(), Some("envapp"));
+    assert_eq!(c.options.as_deref(), Some("-cenv=1"));
+    assert_eq!(c.connect_timeout, Some(Duration::from_secs(7)));
+    assert_eq!(c.sslmode, Some(SslMode::Disable));
+
+    // Explicit settings, even empty ones, beat the environment.
+    let mut c = Config::parse(
+        "host='' port=5 user=u password=p dbname=d sslmode=prefer \
+                               connect_timeout=0 application_name=a options=o passfile=f \
+                               hostaddr=::1",
+    )
+    .unwrap();
+    let before = c.clone();
+    c.apply_env(env(&vars)).unwrap();
+    assert_eq!(c, before);
+}
+
+#[test]
+fn environment_errors_name_the_variable() {
+    let mut c = Config::parse("user=u").unwrap();
+    let before = c.clone();
+    let e = c
+        .apply_env(env(&[("PGHOST", "h"), ("PGPORT", "x")]))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable PGPORT: invalid port number: \"x\""
+    );
+    assert_eq!(c, before, "a failed apply_env changes nothing");
+    let e = c.apply_env(env(&[("PGSSLMODE", "on")])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable PGSSLMODE: invalid sslmode value: \"on\""
+    );
+    let e = c.apply_env(env(&[("PGCONNECT_TIMEOUT", "x")])).unwrap_err();
+    assert!(e
+        .to_string()
+        .starts_with("environment variable PGCONNECT_TIMEOUT: "));
+    let e = c.apply_env(env(&[("PGHOST", "a,b")])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable PGHOST: multiple hosts are not supported yet"
+    );
+    // A bad value is not looked at when the field is already set.
+    let mut c = Config::parse("port=5432").unwrap();
+    c.apply_env(env(&[("PGPORT", "x")])).unwrap();
+    assert_eq!(c.port, Some(5432));
+}
+
+#[test]
+fn resolve_defaults() {
+    let p = Config::default().resolve_in(false, &os(None)).unwrap();
+    assert_eq!(p.host, Host::Unix("/var/run/postgresql".into()));
+    assert_eq!(p.hostaddr, None);
+    assert_eq!(p.port, 5432);
+    assert_eq!(p.user, "alice");
+    assert_eq!(p.dbname, "alice");
+    assert_eq!(p.password, None);
+    assert_eq!(p.application_name, None);
+    assert_eq!(p.options, None);
+    assert_eq!(p.connect_timeout, None);
+    assert_eq!(p.sslmode, SslMode::Prefer);
+    assert!(p.warnings.is_empty());
+    // Empty strings mean the default too.
+    let c = Config::parse("host='' user='' dbname='' options='' application_name=''").unwrap();
+    assert_eq!(c.resolve_in(false, &os(None)).unwrap(), p);
+}
+
+#[test]
+fn resolve_explicit_values() {
+    let c = Config::parse(
+        "host=/tmp port=5433 user=bob dbname=db application_name='' \
+         fallback_application_name=fb connect_timeout=5 sslmode=disable",
+    )
+    .unwrap();
+    let p = c.resolve_in(false, &os(None)).unwrap();
+    assert_eq!(p.host, Host::Unix("/tmp".into()));
+    assert_eq!(
+        (p.port, p.user.as_str(), p.dbname.as_str()),
+        (5433, "bob", "db")
+    );
+    assert_eq!(p.application_name.as_deref(), Some("fb"));
+    assert_eq!(p.connect_timeout, Some(Duration::from_secs(5)));
+    assert_eq!(p.sslmode, SslMode::Disable);
+    let c = Config::parse("application_name=app fallback_application_name=fb").unwrap();
+    let p = c.resolve_in(false, &os(None)).unwrap();
+    assert_eq!(p.application_name.as_deref(), Some("app"));
+
+    let p = Config::parse("host=db.example hostaddr=10.1.2.3")
+        .unwrap()
+        .resolve_in(false, &os(None))
+        .unwrap();
+    assert_eq!(p.host, Host::Tcp("db.example".into()));
+    assert_eq!(p.hostaddr.as_deref(), Some("10.1.2.3"));
+    // A bare hostaddr stands in for the host name.
+    let p = Config::parse("hostaddr=10.1.2.3")
+        .unwrap()
+        .resolve_in(false, &os(None))
+        .unwrap();
+    assert_eq!(p.host, Host::Tcp("10.1.2.3".into()));
+}
+
+#[test]
+fn resolve_errors() {
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let e = Config::parse(&format!("sslmode={mode}"))
+            .unwrap()
+            .resolve_in(false, &os(None));
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            format!("TLS is not supported yet (sslmode={mode})")
+        );
+    }
+    let nobody = Os {
+        user: None,
+        ..os(None)
+    };
+    let e = Config::default().resolve_in(false, &nobody).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "could not determine the local user name; set \"user\" or PGUSER"
+    );
+    let p = Config::parse("user=u")
+        .unwrap()
+        .resolve_in(false, &nobody)
+        .unwrap();
+    assert_eq!(p.dbname, "u");
+}
+
+/// A directory under the temp directory with a unique name, removed on drop.
+struct TempHome(PathBuf);
+
+impl TempHome {
+    fn with_pgpass(contents: &str, mode: u32) -> TempHome {
+        use std::os::unix::fs::PermissionsExt;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "pgwire-repl-config-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".pgpass");
+        std::fs::write(&file, contents).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        TempHome(dir)
+    }
+}
+
+impl Drop for TempHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const PGPASS: &str = "# test file\n\
+                      localhost:5432:replication:alice:socket-repl\n\
+                      localhost:5432:*:alice:socket-any\n\
+                      /srv/pg:*:*:alice:srv\n\
+                      db\\:x:*:*:*:escaped\n\
+                      db1:5433:replication:*:tcp-repl\n\
+                      db1:*:*:*:tcp-any\n";
+
+#[test]
+fn resolve_reads_the_password_file() {
+    let home = TempHome::with_pgpass(PGPASS, 0o600);
+    let os = os(Some(&home.0));
+    let password = |conninfo: &str, replication: bool| {
+        let p = Config::parse(conninfo)
+            .unwrap()
+            .resolve_in(replication, &os)
+            .unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        p.password
+    };
+    assert_eq!(password("", true).as_deref(), Some("socket-repl"));
+    assert_eq!(password("", false).as_deref(), Some("socket-any"));
+    assert_eq!(password("host=/tmp", false).as_deref(), Some("socket-any"));
+    assert_eq!(password("host=/tmp/ port=5433", false), None);
+    assert_eq!(password("host=/srv/pg", true).as_deref(), Some("srv"));
+    assert_eq!(
+        password("host=db1 port=5433", true).as_deref(),
+        Some("tcp-repl")
+    );
+    assert_eq!(
+        password("host=db1 port=5433", false).as_deref(),
+        Some("tcp-any")
+    );
+    assert_eq!(password("host=db1", true).as_deref(), Some("tcp-any"));
+    assert_eq!(password("host=db:x", false).as_deref(), Some("escaped"));
+    assert_eq!(
+        password("host=localhost", false).as_deref(),
+        Some("socket-any")
+    );
+    assert_eq!(password("host=db2", false), None);
+    assert_eq!(
+        password("host=db1 user=bob", false).as_deref(),
+        Some("tcp-any")
+    );
+    // A given password wins; an empty one does not count.
+    assert_eq!(
+        password("host=db1 password=given", false).as_deref(),
+        Some("given")
+    );
+    assert_eq!(
+        password("host=db1 password=''", false).as_deref(),
+        Some("tcp-any")
+    );
+    // passfile= names another file; a missing one is silently ignored.
+    let other = TempHome::with_pgpass("*:*:*:*:other\n", 0o600);
+    let conninfo = format!("host=db1 passfile='{}'", other.0.join(".pgpass").display());
+    assert_eq!(password(&conninfo, false).as_deref(), Some("other"));
+    let conninfo = format!("host=db1 passfile='{}'", other.0.join("missing").display());
+    assert_eq!(password(&conninfo, false), None);
+    // No home directory, no file.
+    let p = Config::parse("host=db1")
+        .unwrap()
+        .resolve_in(false, &self::os(None))
+        .unwrap();
+    assert_eq!(p.password, None);
+}
+
+#[test]
+fn insecure_password_file_is_a_warning() {
+    let home = TempHome::with_pgpass(PGPASS, 0o644);
+    let p = Config::parse("host=db1")
+        .unwrap()
+        .resolve_in(false, &os(Some(&home.0)))
+        .unwrap();
+    assert_eq!(p.password, None);
+    assert_eq!(
+        p.warnings,
+        [format!(
+            "password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
+            home.0.join(".pgpass").display()
+        )]
+    );
+}
+
+#[test]
+fn debug_never_shows_the_password() {
+    let c = Config::parse("host=h user=u password=hunter2").unwrap();
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains(r#"password: Some("***")"#), "{debug}");
+    assert!(debug.contains(r#"user: Some("u")"#), "{debug}");
+    assert!(format!("{:?}", Config::default()).contains("password: None"));
+    let p = c.resolve_in(false, &os(None)).unwrap();
+    let debug = format!("{p:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains(r#"password: Some("***")"#), "{debug}");
+    let debug = format!("{:#?}", Config::parse("postgresql://u:hunter2@h").unwrap());
+    assert!(!debug.contains("hunter2"), "{debug}");
+}
+
+#[test]
+fn passwd_lookup() {
+    let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                  # odd line\n\
+                  short:x:7\n\
+                  alice:x:1000:1000:Alice,,,:/home/alice:/bin/sh\n";
+    assert_eq!(
+        passwd_entry(passwd, 1000),
+        Some(("alice".into(), "/home/alice".into()))
+    );
+    assert_eq!(
+        passwd_entry(passwd, 0),
+        Some(("root".into(), "/root".into()))
+    );
+    assert_eq!(passwd_entry(passwd, 7), None);
+    assert_eq!(passwd_entry(passwd, 1), None);
+}
+
+#[test]
+fn resolve_on_this_machine() {
+    // The real probe: whatever it finds, an explicit user makes resolve succeed and the
+    // default socket directory is one of the candidates.
+    let p = Config::parse("user=u").unwrap().resolve(false).unwrap();
+    let Host::Unix(dir) = &p.host else {
+        panic!("{:?}", p.host)
+    };
+    assert!(
+        DEFAULT_SOCKET_DIRS.iter().any(|d| dir == Path::new(d)),
+        "{dir:?}"
+    );
+    // When the effective uid is in /etc/passwd, that name is the default user.
+    let entry = effective_uid()
+        .and_then(|uid| passwd_entry(&std::fs::read_to_string("/etc/passwd").ok()?, uid));
+    if let Some((name, _)) = entry {
+        assert_eq!(Os::probe().user, Some(name));
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn parse_never_panics(s in "\\PC*") {
+        let _ = Config::parse(&s);
+    }
+
+    #[test]
+    fn parse_uri_never_panics(s in "[a-z0-9:/@?&=%\\[\\],'\\\\ é.-]*") {
+        let _ = Config::parse(&format!("postgresql://{s}"));
+        let _ = Config::parse(&s);
+    }
+}
