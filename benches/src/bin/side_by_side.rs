@@ -1,0 +1,311 @@
+//! Runs pgwal-recv and pg_receivewal against the same testenv server, alternating, and
+//! prints a markdown table of medians and ratios:
+//! - catch-up: archive ≥ 1 GB held by a slot, from the slot's start to `--endpos`, with
+//!   `--no-sync` and with the default fsync (wall time, CPU time, peak RSS);
+//! - synchronous standby: pgbench TPS on the primary with each tool as the `--synchronous`
+//!   standby.
+//!
+//! Both tools run as the same unprivileged user under `/usr/bin/time`, into directories on the
+//! same filesystem. Use `benches/side_by_side.sh`, which builds the release binaries first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testenv::{Cluster, Options};
+
+struct Args {
+    pgwal_recv: PathBuf,
+    rounds: usize,
+    wal_mb: u64,
+    pgbench_secs: u64,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        pgwal_recv: PathBuf::new(),
+        rounds: 3,
+        wal_mb: 1100,
+        pgbench_secs: 15,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        let num = || v.parse::<u64>().map_err(|_| format!("bad value for {k}: {v}"));
+        match k.as_str() {
+            "--pgwal-recv" => a.pgwal_recv = PathBuf::from(&v),
+            "--rounds" => a.rounds = num()? as usize,
+            "--wal-mb" => a.wal_mb = num()?,
+            "--pgbench-secs" => a.pgbench_secs = num()?,
+            _ => return Err(format!("unknown option {k}")),
+        }
+    }
+    if a.pgwal_recv.as_os_str().is_empty() {
+        return Err("--pgwal-recv PATH is required (use benches/side_by_side.sh)".into());
+    }
+    Ok(a)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    Ours,
+    Theirs,
+}
+
+impl Tool {
+    fn name(self) -> &'static str {
+        match self {
+            Tool::Ours => "pgwal-recv",
+            Tool::Theirs => "pg_receivewal",
+        }
+    }
+}
+
+/// One timed run: wall seconds, CPU seconds (user + system), peak RSS in KiB.
+#[derive(Clone, Copy, Default)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    rss_kib: f64,
+}
+
+fn program(pg: &Cluster, tool: Tool, a: &Args) -> PathBuf {
+    match tool {
+        Tool::Ours => a.pgwal_recv.clone(),
+        Tool::Theirs => pg.bin().tool("pg_receivewal").expect("pg_receivewal"),
+    }
+}
+
+/// The tool under `/usr/bin/time`, as the cluster's OS user.
+fn timed(pg: &Cluster, tool: Tool, a: &Args, stats: &Path) -> Command {
+    let mut c = pg.os_user().command(Path::new("/usr/bin/time"));
+    c.arg("-o").arg(stats).args(["-f", "%e %U %S %M"]);
+    c.arg(program(pg, tool, a));
+    c
+}
+
+fn read_stats(stats: &Path) -> Run {
+    let text = std::fs::read_to_string(stats).expect("time output");
+    let last = text.lines().last().unwrap_or_default();
+    let f: Vec<f64> = last.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    assert_eq!(f.len(), 4, "unexpected /usr/bin/time output: {text}");
+    Run {
+        wall: f[0],
+        cpu: f[1] + f[2],
+        rss_kib: f[3],
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
+    // One slot per run, all made before the WAL is written: every run starts at the same
+    // position and reads the same bytes.
+    let mut order = Vec::new();
+    for r in 0..a.rounds {
+        let (x, y) = if r % 2 == 0 {
+            (Tool::Ours, Tool::Theirs)
+        } else {
+            (Tool::Theirs, Tool::Ours)
+        };
+        order.push(x);
+        order.push(y);
+    }
+    for i in 0..order.len() {
+        pg.create_physical_slot(&format!("bench_{i}")).unwrap();
+    }
+    eprintln!("generating {} MB of WAL...", a.wal_mb);
+    pg.generate_wal(a.wal_mb << 20).unwrap();
+    pg.switch_wal().unwrap();
+    let end = pg.sql("SELECT pg_current_wal_flush_lsn()").unwrap();
+    let conninfo = pg.conninfo(testenv::roles::REPL_TRUST.name, None);
+    let mut out = Vec::new();
+    for (i, tool) in order.iter().enumerate() {
+        let dir = pg.scratch_dir(&format!("archive_{i}")).unwrap();
+        let stats = pg.scratch_dir("stats").unwrap().join(format!("run_{i}"));
+        let mut cmd = timed(pg, *tool, a, &stats);
+        cmd.args(["-D", &dir.display().to_string(), "-S", &format!("bench_{i}"), "-n"])
+            .args(["-E", &end, "-d", &conninfo]);
+        if !sync {
+            cmd.arg("--no-sync");
+        }
+        let status = cmd.stdout(Stdio::null()).status().unwrap();
+        assert!(status.success(), "{} failed", tool.name());
+        let run = read_stats(&stats);
+        eprintln!(
+            "  {:<14} {:>7.2} s wall {:>6.2} s cpu {:>7.1} MiB",
+            tool.name(),
+            run.wall,
+            run.cpu,
+            run.rss_kib / 1024.0
+        );
+        out.push((*tool, run));
+        std::fs::remove_dir_all(&dir).unwrap();
+        pg.sql(&format!("SELECT pg_drop_replication_slot('bench_{i}')")).unwrap();
+    }
+    out
+}
+
+fn pgbench_tps(pg: &Cluster, a: &Args, tool: Tool) -> (f64, Run) {
+    let dir = pg.scratch_dir("sync_archive").unwrap();
+    let stats = pg.scratch_dir("stats").unwrap().join("sync");
+    let conninfo = format!(
+        "{} application_name=bench_sync",
+        pg.conninfo(testenv::roles::REPL_TRUST.name, None)
+    );
+    let mut child = timed(pg, tool, a, &stats)
+        .args(["-D", &dir.display().to_string(), "--synchronous", "-d", &conninfo])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    testenv::wait_for("the tool to be the sync standby", Duration::from_secs(30), || {
+        pg.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'bench_sync'")
+            .map(|s| s == "sync")
+            .unwrap_or(false)
+    })
+    .unwrap();
+    let out = pg
+        .tool_command("pgbench")
+        .unwrap()
+        .args(["-n", "-N", "-c", "4", "-j", "2", "-T", &a.pgbench_secs.to_string()])
+        .args(["-h", &pg.socket_dir().display().to_string(), "-p", &pg.port().to_string()])
+        .args(["-U", pg.superuser(), "postgres"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no tps in pgbench output: {text}"));
+    // SIGINT reaches the tool through /usr/bin/time, which waits for it.
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = Command::new("pkill")
+        .args(["-INT", "-f", "application_name=bench_sync"])
+        .status();
+    let began = Instant::now();
+    while child.try_wait().unwrap().is_none() && began.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let run = read_stats(&stats);
+    std::fs::remove_dir_all(&dir).unwrap();
+    (tps, run)
+}
+
+fn row(label: &str, ours: f64, theirs: f64, unit: &str, digits: usize) -> String {
+    format!(
+        "| {label} | {ours:.digits$} {unit} | {theirs:.digits$} {unit} | {:.2}× |",
+        ours / theirs
+    )
+}
+
+fn main() {
+    let a = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("side_by_side: {e}");
+            std::process::exit(2);
+        }
+    };
+    let pg = Cluster::start(Options {
+        wal_segsize_mb: 16,
+        fsync: true,
+        ..Options::default()
+    })
+    .expect("a PostgreSQL server");
+    let version = pg.version();
+    let mut table = vec![
+        format!(
+            "PostgreSQL {version}; {} rounds, alternating; medians; ratio = pgwal-recv / pg_receivewal",
+            a.rounds
+        ),
+        String::new(),
+        "| measure | pgwal-recv | pg_receivewal | ratio |".into(),
+        "|---|---|---|---|".into(),
+    ];
+    for sync in [false, true] {
+        let what = if sync { "default fsync" } else { "--no-sync" };
+        eprintln!("catch-up, {what}:");
+        let runs = catch_up(&pg, &a, sync);
+        let pick = |t: Tool, f: fn(&Run) -> f64| {
+            median(runs.iter().filter(|(x, _)| *x == t).map(|(_, r)| f(r)).collect())
+        };
+        let w = (pick(Tool::Ours, |r| r.wall), pick(Tool::Theirs, |r| r.wall));
+        let c = (pick(Tool::Ours, |r| r.cpu), pick(Tool::Theirs, |r| r.cpu));
+        let m = (pick(Tool::Ours, |r| r.rss_kib), pick(Tool::Theirs, |r| r.rss_kib));
+        let mb = a.wal_mb;
+        table.push(row(&format!("catch-up {mb} MB, {what}: wall"), w.0, w.1, "s", 2));
+        table.push(row(&format!("catch-up {mb} MB, {what}: CPU (user+sys)"), c.0, c.1, "s", 2));
+        table.push(row(
+            &format!("catch-up {mb} MB, {what}: peak RSS"),
+            m.0 / 1024.0,
+            m.1 / 1024.0,
+            "MiB",
+            1,
+        ));
+    }
+    eprintln!("synchronous standby, pgbench:");
+    pg.sql("ALTER SYSTEM SET synchronous_standby_names = 'bench_sync'; SELECT pg_reload_conf()")
+        .unwrap();
+    let init = pg
+        .tool_command("pgbench")
+        .unwrap()
+        .args(["-i", "-q", "-s", "10", "-h", &pg.socket_dir().display().to_string()])
+        .args(["-p", &pg.port().to_string(), "-U", pg.superuser(), "postgres"])
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "pgbench -i failed");
+    let mut tps = (Vec::new(), Vec::new());
+    let mut rss = (Vec::new(), Vec::new());
+    for r in 0..a.rounds {
+        let order = if r % 2 == 0 {
+            [Tool::Ours, Tool::Theirs]
+        } else {
+            [Tool::Theirs, Tool::Ours]
+        };
+        for tool in order {
+            let (t, run) = pgbench_tps(&pg, &a, tool);
+            eprintln!("  {:<14} {t:>8.1} tps", tool.name());
+            match tool {
+                Tool::Ours => {
+                    tps.0.push(t);
+                    rss.0.push(run.rss_kib);
+                }
+                Tool::Theirs => {
+                    tps.1.push(t);
+                    rss.1.push(run.rss_kib);
+                }
+            }
+        }
+    }
+    table.push(row(
+        "pgbench TPS with the tool as --synchronous standby",
+        median(tps.0),
+        median(tps.1),
+        "tps",
+        1,
+    ));
+    table.push(row(
+        "  peak RSS during that",
+        median(rss.0) / 1024.0,
+        median(rss.1) / 1024.0,
+        "MiB",
+        1,
+    ));
+    println!("{}", table.join("\n"));
+}

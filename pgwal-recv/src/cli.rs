@@ -1,0 +1,503 @@
+//! The command line: pg_receivewal 17's options (plus zstd in `-Z`), parsed as glibc's
+//! `getopt_long` does and validated in pg_receivewal's order with its wording, all before any
+//! connection is made.
+//!
+//! `getopt_long` behaviour kept: short options cluster (`-vn`), a value may be attached
+//! (`-D/x`, `--directory=/x`) or be the next argument even when it starts with `-`, a long
+//! option may be shortened to any unambiguous prefix (`--direc`), `--` ends the options, and
+//! operands are collected wherever they appear (glibc permutes them to the end). `-?`/`--help`
+//! and `-V`/`--version` count only as the first argument, as in every PostgreSQL program;
+//! elsewhere `--help` and `--version` fail with just the hint (pg_receivewal's `switch` has no
+//! case for them) and `-?` and `-V` are invalid options.
+//!
+//! Deliberate differences from pg_receivewal:
+//! - `-E` is parsed as `pg_lsn` text (`X/Y`, each half 1 to 8 hex digits) instead of
+//!   `sscanf("%X/%X")`, which also takes `0x` prefixes, signs, trailing garbage (`1/2zz`) and
+//!   silently truncates halves wider than 32 bits. `-E 0/0` means no end position, as there.
+//! - `-Z zstd` is accepted (pg_receivewal 17: `compression with ZSTD is not yet supported`).
+//! - getopt's own complaints start with `pgwal-recv: `, not with argv[0] as typed.
+//! - `POSIXLY_CORRECT` is ignored: operands never stop option parsing.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use pgwire_repl::Lsn;
+
+use crate::compress::CompressSpec;
+use crate::output::{os_error, PROGNAME};
+
+/// The largest `-s`: pg_receivewal keeps the interval in milliseconds in an `int`.
+const MAX_STATUS_INTERVAL: i64 = i32::MAX as i64 / 1000;
+
+/// Everything the command line says, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `-D`; always set unless `create_slot` or `drop_slot`, and then an existing directory.
+    pub directory: Option<PathBuf>,
+    /// `-E`; `-E 0/0` gives `None`, as pg_receivewal treats it as no end position.
+    pub endpos: Option<Lsn>,
+    pub if_not_exists: bool,
+    pub no_loop: bool,
+    pub no_sync: bool,
+    /// `-s`; `None` when 0 (never send periodic status updates). Default 10 s.
+    pub status_interval: Option<Duration>,
+    pub slot: Option<String>,
+    pub synchronous: bool,
+    pub verbose: bool,
+    /// `-Z`; validated even with `--create-slot`/`--drop-slot`, which then ignore it.
+    pub compress: CompressSpec,
+    pub dbname: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<String>,
+    pub username: Option<String>,
+    /// `-w`. `-w` and `-W` are one setting: the later one wins, so at most one is true.
+    pub no_password: bool,
+    /// `-W`.
+    pub password_prompt: bool,
+    pub create_slot: bool,
+    pub drop_slot: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            directory: None,
+            endpos: None,
+            if_not_exists: false,
+            no_loop: false,
+            no_sync: false,
+            status_interval: Some(Duration::from_secs(10)),
+            slot: None,
+            synchronous: false,
+            verbose: false,
+            compress: CompressSpec::default(),
+            dbname: None,
+            host: None,
+            port: None,
+            username: None,
+            no_password: false,
+            password_prompt: false,
+            create_slot: false,
+            drop_slot: false,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Print [`help_text`] to stdout, exit 0.
+    Help,
+    /// Print [`version_text`] to stdout, exit 0.
+    Version,
+    Run(Options),
+}
+
+/// A command line that cannot run; [`CliError::print`] it and exit 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    /// The text after `pgwal-recv: ` (and `error: ` when `tagged`). Empty when only the hint
+    /// is printed (`--help` or `--version` after the first argument).
+    pub message: String,
+    /// `false` for getopt's own complaints, which carry no level tag.
+    pub tagged: bool,
+    /// Followed by `pgwal-recv: hint: Try "pgwal-recv --help" for more information.`
+    pub hint: bool,
+}
+
+impl CliError {
+    /// getopt's complaint about the options themselves.
+    fn getopt(message: String) -> CliError {
+        CliError {
+            message,
+            tagged: false,
+            hint: true,
+        }
+    }
+
+    /// A usage error: an error followed by the hint.
+    fn usage(message: impl Into<String>) -> CliError {
+        CliError {
+            message: message.into(),
+            tagged: true,
+            hint: true,
+        }
+    }
+
+    /// An error without the hint (a bad option value, compression, the directory).
+    fn fatal(message: String) -> CliError {
+        CliError {
+            message,
+            tagged: true,
+            hint: false,
+        }
+    }
+
+    /// The lines [`CliError::print`] writes, without newlines.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::with_capacity(2);
+        if !self.message.is_empty() {
+            let tag = if self.tagged { "error: " } else { "" };
+            lines.push(format!("{PROGNAME}: {tag}{}", self.message));
+        }
+        if self.hint {
+            lines.push(format!(
+                "{PROGNAME}: hint: Try \"{PROGNAME} --help\" for more information."
+            ));
+        }
+        lines
+    }
+
+    /// Writes the error to stderr.
+    pub fn print(&self) {
+        for line in self.lines() {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// The options, identified independently of how they were spelt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Help,
+    Version,
+    Directory,
+    Dbname,
+    Endpos,
+    Host,
+    Port,
+    Username,
+    NoLoop,
+    NoPassword,
+    Password,
+    StatusInterval,
+    Slot,
+    Verbose,
+    Compress,
+    CreateSlot,
+    DropSlot,
+    IfNotExists,
+    Synchronous,
+    NoSync,
+}
+
+/// Long options in pg_receivewal's table order, which is the order glibc lists the
+/// candidates of an ambiguous abbreviation in. `true` means the option takes a value.
+const LONG: &[(&str, bool, Opt)] = &[
+    ("help", false, Opt::Help),
+    ("version", false, Opt::Version),
+    ("directory", true, Opt::Directory),
+    ("dbname", true, Opt::Dbname),
+    ("endpos", true, Opt::Endpos),
+    ("host", true, Opt::Host),
+    ("port", true, Opt::Port),
+    ("username", true, Opt::Username),
+    ("no-loop", false, Opt::NoLoop),
+    ("no-password", false, Opt::NoPassword),
+    ("password", false, Opt::Password),
+    ("status-interval", true, Opt::StatusInterval),
+    ("slot", true, Opt::Slot),
+    ("verbose", false, Opt::Verbose),
+    ("compress", true, Opt::Compress),
+    ("create-slot", false, Opt::CreateSlot),
+    ("drop-slot", false, Opt::DropSlot),
+    ("if-not-exists", false, Opt::IfNotExists),
+    ("synchronous", false, Opt::Synchronous),
+    ("no-sync", false, Opt::NoSync),
+];
+
+/// pg_receivewal's short options, `d:D:E:h:np:s:S:U:vwWZ:` (no `V` and no `?`).
+fn short(c: char) -> Option<(bool, Opt)> {
+    Some(match c {
+        'd' => (true, Opt::Dbname),
+        'D' => (true, Opt::Directory),
+        'E' => (true, Opt::Endpos),
+        'h' => (true, Opt::Host),
+        'n' => (false, Opt::NoLoop),
+        'p' => (true, Opt::Port),
+        's' => (true, Opt::StatusInterval),
+        'S' => (true, Opt::Slot),
+        'U' => (true, Opt::Username),
+        'v' => (false, Opt::Verbose),
+        'w' => (false, Opt::NoPassword),
+        'W' => (false, Opt::Password),
+        'Z' => (true, Opt::Compress),
+        _ => return None,
+    })
+}
+
+/// Finds a long option by its name or an unambiguous prefix of it; `arg` is the argument as
+/// typed, which glibc quotes (with any `=value`) when it cannot find the option.
+fn long(name: &str, arg: &str) -> Result<(&'static str, bool, Opt), CliError> {
+    if let Some(&exact) = LONG.iter().find(|(n, _, _)| *n == name) {
+        return Ok(exact);
+    }
+    let found: Vec<_> = LONG
+        .iter()
+        .filter(|(n, _, _)| n.starts_with(name))
+        .collect();
+    match found[..] {
+        [] => Err(CliError::getopt(format!("unrecognized option '{arg}'"))),
+        [&one] => Ok(one),
+        _ => {
+            let names: Vec<String> = found.iter().map(|(n, _, _)| format!("'--{n}'")).collect();
+            Err(CliError::getopt(format!(
+                "option '{arg}' is ambiguous; possibilities: {}",
+                names.join(" ")
+            )))
+        }
+    }
+}
+
+/// The options as given, before the checks that need all of them.
+#[derive(Default)]
+struct Raw {
+    opts: Options,
+    directory: Option<String>,
+    compress: Option<String>,
+}
+
+impl Raw {
+    /// Takes in one option, checking its value as pg_receivewal does during option parsing.
+    fn set(&mut self, opt: Opt, value: Option<&str>) -> Result<(), CliError> {
+        let o = &mut self.opts;
+        let text = || value.unwrap_or_default().to_owned();
+        match opt {
+            // Recognized by getopt but not handled by pg_receivewal's switch: only the hint.
+            Opt::Help | Opt::Version => {
+                return Err(CliError {
+                    message: String::new(),
+                    tagged: false,
+                    hint: true,
+                })
+            }
+            Opt::Directory => self.directory = Some(text()),
+            Opt::Dbname => o.dbname = Some(text()),
+            Opt::Endpos => o.endpos = parse_endpos(value.unwrap_or_default())?,
+            Opt::Host => o.host = Some(text()),
+            Opt::Port => o.port = Some(text()),
+            Opt::Username => o.username = Some(text()),
+            Opt::NoLoop => o.no_loop = true,
+            Opt::NoPassword => (o.no_password, o.password_prompt) = (true, false),
+            Opt::Password => (o.no_password, o.password_prompt) = (false, true),
+            Opt::StatusInterval => {
+                let secs = parse_status_interval(value.unwrap_or_default())?;
+                o.status_interval = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            Opt::Slot => o.slot = Some(text()),
+            Opt::Verbose => o.verbose = true,
+            // Only split off here; pg_receivewal validates it after the other checks.
+            Opt::Compress => self.compress = Some(text()),
+            Opt::CreateSlot => o.create_slot = true,
+            Opt::DropSlot => o.drop_slot = true,
+            Opt::IfNotExists => o.if_not_exists = true,
+            Opt::Synchronous => o.synchronous = true,
+            Opt::NoSync => o.no_sync = true,
+        }
+        Ok(())
+    }
+}
+
+/// `-E`: an `X/Y` LSN; `0/0` is pg_receivewal's "no end position".
+fn parse_endpos(v: &str) -> Result<Option<Lsn>, CliError> {
+    let lsn = Lsn::from_str(v)
+        .map_err(|_| CliError::fatal(format!("could not parse end position \"{v}\"")))?;
+    Ok((u64::from(lsn) != 0).then_some(lsn))
+}
+
+/// C's `isspace` in the C locale (Rust's ASCII whitespace lacks `\v`).
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+/// `-s` as PostgreSQL's `option_parse_int` reads it: `strtol` (leading blanks and a sign
+/// allowed; no digits at all reads as 0), then only blanks may follow.
+fn parse_status_interval(v: &str) -> Result<u64, CliError> {
+    const NAME: &str = "-s/--status-interval";
+    let invalid = || CliError::fatal(format!("invalid value \"{v}\" for option {NAME}"));
+    let t = v.trim_start_matches(is_c_space);
+    let (negative, unsigned) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let digits = unsigned.bytes().take_while(u8::is_ascii_digit).count();
+    // Without digits strtol consumes nothing, so the whole text must be blank.
+    let rest = if digits == 0 { v } else { &unsigned[digits..] };
+    if !rest.chars().all(is_c_space) {
+        return Err(invalid());
+    }
+    // More digits than an i64 holds is out of range, as strtol's ERANGE is.
+    let magnitude = match unsigned[..digits].parse::<i64>() {
+        Ok(n) => n,
+        Err(_) if digits == 0 => 0,
+        Err(_) => i64::MAX,
+    };
+    let value = if negative { -magnitude } else { magnitude };
+    if !(0..=MAX_STATUS_INTERVAL).contains(&value) {
+        return Err(CliError::fatal(format!(
+            "{NAME} must be in range 0..{MAX_STATUS_INTERVAL}"
+        )));
+    }
+    Ok(value.unsigned_abs())
+}
+
+/// Parses and validates the command line (without argv[0]).
+pub fn parse(args: &[String]) -> Result<Action, CliError> {
+    match args.first().map(String::as_str) {
+        Some("--help" | "-?") => return Ok(Action::Help),
+        Some("--version" | "-V") => return Ok(Action::Version),
+        _ => {}
+    }
+    let mut raw = Raw::default();
+    let mut operands: Vec<&str> = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            operands.extend(rest.by_ref().map(String::as_str));
+            break;
+        }
+        if let Some(body) = arg.strip_prefix("--") {
+            let (name, attached) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (body, None),
+            };
+            let (full, takes_value, opt) = long(name, arg)?;
+            let value = match (takes_value, attached) {
+                (true, Some(v)) => Some(v),
+                (true, None) => Some(rest.next().map(String::as_str).ok_or_else(|| {
+                    CliError::getopt(format!("option '--{full}' requires an argument"))
+                })?),
+                (false, Some(_)) => {
+                    return Err(CliError::getopt(format!(
+                        "option '--{full}' doesn't allow an argument"
+                    )))
+                }
+                (false, None) => None,
+            };
+            raw.set(opt, value)?;
+        } else if let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) {
+            for (at, c) in cluster.char_indices() {
+                let (takes_value, opt) =
+                    short(c).ok_or_else(|| CliError::getopt(format!("invalid option -- '{c}'")))?;
+                if !takes_value {
+                    raw.set(opt, None)?;
+                    continue;
+                }
+                let attached = &cluster[at + c.len_utf8()..];
+                let value = if attached.is_empty() {
+                    rest.next().map(String::as_str).ok_or_else(|| {
+                        CliError::getopt(format!("option requires an argument -- '{c}'"))
+                    })?
+                } else {
+                    attached
+                };
+                raw.set(opt, Some(value))?;
+                break;
+            }
+        } else {
+            // Includes a lone `-`, which getopt treats as an operand.
+            operands.push(arg);
+        }
+    }
+    validate(raw, &operands).map(Action::Run)
+}
+
+/// The checks that need the whole command line, in pg_receivewal's order.
+fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
+    let mut o = raw.opts;
+    if let Some(first) = operands.first() {
+        return Err(CliError::usage(format!(
+            "too many command-line arguments (first is \"{first}\")"
+        )));
+    }
+    if o.create_slot && o.drop_slot {
+        return Err(CliError::usage(
+            "cannot use --create-slot together with --drop-slot",
+        ));
+    }
+    if o.slot.is_none() && (o.create_slot || o.drop_slot) {
+        let which = if o.drop_slot {
+            "--drop-slot"
+        } else {
+            "--create-slot"
+        };
+        return Err(CliError::usage(format!(
+            "{which} needs a slot to be specified using --slot"
+        )));
+    }
+    if o.synchronous && o.no_sync {
+        return Err(CliError::usage(
+            "cannot use --synchronous together with --no-sync",
+        ));
+    }
+    let slot_action = o.create_slot || o.drop_slot;
+    if raw.directory.is_none() && !slot_action {
+        return Err(CliError::usage("no target directory specified"));
+    }
+    if let Some(spec) = &raw.compress {
+        o.compress = CompressSpec::parse(spec).map_err(CliError::fatal)?;
+    }
+    if let Some(dir) = &raw.directory {
+        // pg_receivewal opens the directory only when it is going to stream into it.
+        if !slot_action {
+            if let Err(e) = std::fs::read_dir(dir) {
+                return Err(CliError::fatal(format!(
+                    "could not open directory \"{dir}\": {}",
+                    os_error(&e)
+                )));
+            }
+        }
+        o.directory = Some(PathBuf::from(dir));
+    }
+    Ok(o)
+}
+
+/// `--help`, modelled on `pg_receivewal --help`.
+pub fn help_text() -> String {
+    format!(
+        "\
+{PROGNAME} receives PostgreSQL streaming write-ahead logs.
+
+Usage:
+  {PROGNAME} [OPTION]...
+
+Options:
+  -D, --directory=DIR    receive write-ahead log files into this directory
+  -E, --endpos=LSN       exit after receiving the specified LSN
+      --if-not-exists    do not error if slot already exists when creating a slot
+  -n, --no-loop          do not loop on connection lost
+      --no-sync          do not wait for changes to be written safely to disk
+  -s, --status-interval=SECS
+                         time between status packets sent to server (default: 10)
+  -S, --slot=SLOTNAME    replication slot to use
+      --synchronous      flush write-ahead log immediately after writing
+  -v, --verbose          output verbose messages
+  -V, --version          output version information, then exit
+  -Z, --compress=METHOD[:DETAIL]
+                         compress as specified; METHOD is none, gzip, lz4 or zstd
+  -?, --help             show this help, then exit
+
+Connection options:
+  -d, --dbname=CONNSTR   connection string
+  -h, --host=HOSTNAME    database server host or socket directory
+  -p, --port=PORT        database server port number
+  -U, --username=NAME    connect as specified database user
+  -w, --no-password      never prompt for password
+  -W, --password         force password prompt (should happen automatically)
+
+Optional actions:
+      --create-slot      create a new replication slot (for the slot's name see --slot)
+      --drop-slot        drop the replication slot (for the slot's name see --slot)
+"
+    )
+}
+
+/// `--version`, without a trailing newline.
+pub fn version_text() -> String {
+    format!("{PROGNAME} (pgwire-repl) {}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! One WAL segment being written: `<name>[.gz|.lz4|.zst].partial`, renamed to its final name
+//! once complete.
+//!
+//! An uncompressed `.partial` is allocated at full size when created (fallocate, not a pass of
+//! zeros), so it is never short, whatever instant the process dies at, and a full disk shows
+//! up when the file is created rather than in the middle of it. Compressed files are streams
+//! written from the segment start; a cleanly closed one is a valid stream of what arrived.
+//!
+//! Durability (unless `--no-sync`): the new file and its directory are fsynced at creation; a
+//! complete segment is fsynced, renamed, and the directory fsynced; an incomplete one is
+//! fsynced with its directory when closed.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::compress::{CompressSpec, Method};
+use crate::output::{info, os_error};
+use crate::zfile::Encoder;
+
+/// A failed file operation, with the text to print.
+#[derive(Debug)]
+pub struct FileError(pub String);
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn fail(what: &str, path: &Path, e: &std::io::Error) -> FileError {
+    FileError(format!("{what} \"{}\": {}", path.display(), os_error(e)))
+}
+
+/// fsyncs a directory, so that a creation or rename in it is durable.
+pub fn fsync_dir(dir: &Path) -> Result<(), FileError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| fail("could not fsync directory", dir, &e))
+}
+
+/// How files are written in this archive.
+#[derive(Debug, Clone, Copy)]
+pub struct FileSettings {
+    pub compress: CompressSpec,
+    pub sync: bool,
+    /// 0600, or 0640 when the server's data directory allows group access.
+    pub mode: u32,
+    pub segment_size: u32,
+}
+
+enum Sink {
+    Plain(File),
+    Compressed(Encoder),
+}
+
+/// An open segment file.
+pub struct WalFile {
+    dir: PathBuf,
+    /// Without any suffix: `000000010000000000000003`.
+    name: String,
+    partial: PathBuf,
+    sink: Option<Sink>,
+    /// Bytes of the segment written so far.
+    pos: u32,
+    settings: FileSettings,
+}
+
+impl WalFile {
+    /// Opens segment `name` for writing from its start.
+    pub fn open(dir: &Path, name: &str, settings: FileSettings) -> Result<WalFile, FileError> {
+        let suffix = settings.compress.method.suffix();
+        let partial = dir.join(format!("{name}{suffix}.partial"));
+        let sink = if settings.compress.method == Method::None {
+            Sink::Plain(open_plain(&partial, &settings)?)
+        } else {
+            // A compressed stream restarts from the segment start: drop any old one.
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(settings.mode)
+                .open(&partial)
+                .map_err(|e| fail("could not open file", &partial, &e))?;
+            if settings.sync {
+                file.sync_all()
+                    .map_err(|e| fail("could not fsync file", &partial, &e))?;
+            }
+            Sink::Compressed(
+                Encoder::new(settings.compress, file)
+                    .map_err(|e| fail("could not start compression in file", &partial, &e))?,
+            )
+        };
+        if settings.sync {
+            fsync_dir(dir)?;
+        }
+        Ok(WalFile {
+            dir: dir.to_owned(),
+            name: name.to_owned(),
+            partial,
+            sink: Some(sink),
+            pos: 0,
+            settings,
+        })
+    }
+
+    /// Bytes of the segment written so far.
+    pub fn pos(&self) -> u32 {
+        self.pos
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.pos == self.settings.segment_size
+    }
+
+    /// Appends WAL; the caller never writes past the segment's end.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), FileError> {
+        let res = match self.sink.as_mut() {
+            Some(Sink::Plain(f)) => f.write_all_at(data, u64::from(self.pos)),
+            Some(Sink::Compressed(z)) => z.write_all(data),
+            None => return Err(FileError("file already closed".into())),
+        };
+        res.map_err(|e| fail("could not write to file", &self.partial, &e))?;
+        self.pos += data.len() as u32;
+        Ok(())
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<(), FileError> {
+        let res = match self.sink.as_mut() {
+            Some(Sink::Plain(f)) => f.sync_data(),
+            Some(Sink::Compressed(z)) => z.flush().and_then(|_| z.file().sync_data()),
+            None => Ok(()),
+        };
+        res.map_err(|e| fail("could not fsync file", &self.partial, &e))
+    }
+
+    /// Closes the file: renamed to its final name when complete (durably, unless
+    /// `--no-sync`), else kept as `.partial` with a note.
+    pub fn close(mut self) -> Result<(), FileError> {
+        let file = match self.sink.take() {
+            Some(Sink::Plain(f)) => f,
+            Some(Sink::Compressed(z)) => z
+                .finish()
+                .map_err(|e| fail("could not close compressed file", &self.partial, &e))?,
+            None => return Ok(()),
+        };
+        if self.settings.sync {
+            file.sync_all()
+                .map_err(|e| fail("could not fsync file", &self.partial, &e))?;
+        }
+        drop(file);
+        if self.is_complete() {
+            let done = self.dir.join(format!(
+                "{}{}",
+                self.name,
+                self.settings.compress.method.suffix()
+            ));
+            std::fs::rename(&self.partial, &done).map_err(|e| {
+                FileError(format!(
+                    "could not rename file \"{}\" to \"{}\": {}",
+                    self.partial.display(),
+                    done.display(),
+                    os_error(&e)
+                ))
+            })?;
+        } else {
+            info(format!(
+                "not renaming \"{}{}.partial\", segment is not complete",
+                self.name,
+                self.settings.compress.method.suffix()
+            ));
+        }
+        if self.settings.sync {
+            fsync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WalFile {
+    fn drop(&mut self) {
+        // Dropped without close() (an error path): finish a compressed stream so the
+        // .partial stays a valid stream; plain files need nothing.
+        if let Some(Sink::Compressed(z)) = self.sink.take() {
+            let _ = z.finish();
+        }
+    }
+}
+
+/// Opens or creates an uncompressed `.partial` at full size.
+fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
+    let size = u64::from(s.segment_size);
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == size => {
+            // Left by an earlier run: reuse it, and make sure what it holds is on disk.
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| fail("could not open file", path, &e))?;
+            if s.sync {
+                f.sync_all()
+                    .map_err(|e| fail("could not fsync existing write-ahead log file", path, &e))?;
+            }
+            return Ok(f);
+        }
+        Ok(m) if m.len() != 0 => {
+            return Err(FileError(format!(
+                "write-ahead log file \"{}\" has {} bytes, should be 0 or {size}",
+                path.display(),
+                m.len()
+            )))
+        }
+        _ => {}
+    }
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(s.mode)
+        .open(path)
+        .map_err(|e| fail("could not open file", path, &e))?;
+    if let Err(e) = preallocate(&f, size) {
+        // Leave nothing short behind: the next attempt starts from an absent file.
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(fail("could not allocate space for file", path, &e));
+    }
+    if s.sync {
+        f.sync_all()
+            .map_err(|e| fail("could not fsync file", path, &e))?;
+    }
+    Ok(f)
+}
+
+/// Reserves the blocks of the whole segment; where the filesystem cannot, sets the length
+/// (a sparse file, still never short).
+fn preallocate(f: &File, size: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(f, rustix::fs::FallocateFlags::empty(), 0, size) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP) | Err(rustix::io::Errno::NOSYS) => f.set_len(size),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,299 @@
+//! Compressed segment streams: gzip, lz4 (frame format) and zstd, written the way
+//! pg_receivewal writes them, and read back for the start-position scan.
+//!
+//! gzip is zlib's `gzdopen` + `gzsetparams(level)` in PostgreSQL: one member at the requested
+//! level (zlib's default, 6, when none is given). lz4 is an LZ4F frame with default
+//! preferences except the level: no content or block checksums, 64 KiB linked blocks. zstd,
+//! which pg_receivewal lacks, is one frame at level 3 by default, with a content checksum.
+//! In every case `finish` writes the trailer, so a cleanly closed `.partial` is a valid
+//! stream of every byte received, which `gzip -t`, `lz4 -t` and `zstd -t` accept.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use crate::compress::{CompressSpec, Method};
+
+/// zstd's own default level (what `zstd` with no level uses).
+const ZSTD_DEFAULT_LEVEL: i32 = 3;
+
+enum Inner {
+    Gzip(GzEncoder<File>),
+    Lz4(lz4::Encoder<File>),
+    Zstd(zstd::stream::write::Encoder<'static, File>),
+}
+
+/// A compressing writer over a segment file, started at the file's current position.
+///
+/// Dropping it without [`Encoder::finish`] leaves an unterminated stream (flate2 alone
+/// tries to write the gzip trailer on drop, ignoring errors); call `finish` on every path
+/// where the file should stay readable.
+pub struct Encoder {
+    inner: Inner,
+    written: u64,
+}
+
+fn invalid_input(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+impl Encoder {
+    /// Starts a stream of `spec.method` (not `Method::None`) into `file`; the header is
+    /// written now (gzip's is written with the first data).
+    pub fn new(spec: CompressSpec, file: File) -> io::Result<Encoder> {
+        let bad_level = |l: i32| {
+            invalid_input(format!(
+                "invalid compression level {l} for \"{}\"",
+                spec.method.name()
+            ))
+        };
+        let inner = match spec.method {
+            Method::None => {
+                return Err(invalid_input(
+                    "compression method \"none\" has no encoder".into(),
+                ))
+            }
+            Method::Gzip => {
+                let level = match spec.level {
+                    None => Compression::default(),
+                    Some(l @ 0..=9) => Compression::new(l as u32),
+                    Some(l) => return Err(bad_level(l)),
+                };
+                Inner::Gzip(GzEncoder::new(file, level))
+            }
+            Method::Lz4 => {
+                let level = match spec.level {
+                    // LZ4F's compressionLevel 0: the default fast mode.
+                    None => 0,
+                    Some(l @ 0..=12) => l as u32,
+                    Some(l) => return Err(bad_level(l)),
+                };
+                // The crate turns both checksums on; LZ4F's defaults (PostgreSQL's) are off.
+                let enc = lz4::EncoderBuilder::new()
+                    .level(level)
+                    .checksum(lz4::ContentChecksum::NoChecksum)
+                    .block_checksum(lz4::liblz4::BlockChecksum::NoBlockChecksum)
+                    .build(file)?;
+                Inner::Lz4(enc)
+            }
+            Method::Zstd => {
+                let level = match spec.level {
+                    None => ZSTD_DEFAULT_LEVEL,
+                    Some(l @ 1..=22) => l,
+                    Some(l) => return Err(bad_level(l)),
+                };
+                let mut enc = zstd::stream::write::Encoder::new(file, level)?;
+                enc.include_checksum(true)?;
+                Inner::Zstd(enc)
+            }
+        };
+        Ok(Encoder { inner, written: 0 })
+    }
+
+    /// Compresses all of `data`. Output reaches the file as the compressor's buffers fill.
+    pub fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Gzip(e) => e.write_all(data)?,
+            Inner::Lz4(e) => e.write_all(data)?,
+            Inner::Zstd(e) => e.write_all(data)?,
+        }
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    /// Pushes everything compressed so far into the file (a sync flush: zlib's
+    /// `Z_SYNC_FLUSH`, `LZ4F_flush`, `ZSTD_e_flush`), so that the bytes on disk decompress to
+    /// every byte written so far; only the trailer is missing. It does not fsync.
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Gzip(e) => e.flush(),
+            Inner::Lz4(e) => e.flush(),
+            Inner::Zstd(e) => e.flush(),
+        }
+    }
+
+    /// Bytes handed to `write_all` so far (before compression).
+    #[cfg(test)]
+    pub fn uncompressed_len(&self) -> u64 {
+        self.written
+    }
+
+    /// Ends the stream (gzip CRC and ISIZE, the LZ4F end mark, the zstd last block and
+    /// checksum) and hands back the file, not yet fsynced.
+    pub fn finish(self) -> io::Result<File> {
+        match self.inner {
+            Inner::Gzip(e) => e.finish(),
+            Inner::Lz4(e) => {
+                let (file, res) = e.finish();
+                res.map(|()| file)
+            }
+            Inner::Zstd(e) => e.finish(),
+        }
+    }
+
+    /// The file being written, for fsync.
+    pub fn file(&self) -> &File {
+        match &self.inner {
+            Inner::Gzip(e) => e.get_ref(),
+            Inner::Lz4(e) => e.writer(),
+            Inner::Zstd(e) => e.get_ref(),
+        }
+    }
+}
+
+/// A file reader that remembers whether it failed, so that a decoder's error can be told
+/// apart from the file's own: the first is corruption (`InvalidData`), the second is passed on.
+struct Source<R> {
+    inner: R,
+    failed: bool,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::Interrupted) {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+fn corrupt(method: Method, why: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("invalid {} stream: {why}", method.name()),
+    )
+}
+
+/// Decompresses the whole of `path` into `out`, stopping early once more than `limit`
+/// bytes have come out. Returns the number of bytes produced. Every decoding failure,
+/// truncation included, is `InvalidData`; the file's own read errors keep their kind.
+fn decode<W: Write>(path: &Path, method: Method, out: &mut W, limit: u64) -> io::Result<u64> {
+    let file = File::open(path)?;
+    let mut src = BufReader::with_capacity(
+        64 * 1024,
+        Source {
+            inner: file,
+            failed: false,
+        },
+    );
+    let res = decode_from(&mut src, method, out, limit);
+    match res {
+        Err(e) if !src.get_ref().failed && e.kind() != io::ErrorKind::InvalidData => {
+            Err(corrupt(method, e))
+        }
+        r => r,
+    }
+}
+
+fn decode_from<R: io::BufRead, W: Write>(
+    src: &mut R,
+    method: Method,
+    out: &mut W,
+    limit: u64,
+) -> io::Result<u64> {
+    let mut count = 0u64;
+    // A file may hold several members or frames back to back, as the tools accept; an empty
+    // file holds none, which is corrupt for gzip and lz4 (their tools reject it) and an
+    // empty stream for zstd (its tool accepts it).
+    let mut first = true;
+    while count <= limit && (first || !src.fill_buf()?.is_empty()) {
+        match method {
+            Method::None => return Err(invalid_input("not a compressed file".into())),
+            Method::Gzip => {
+                let mut d = flate2::bufread::GzDecoder::new(&mut *src);
+                count += copy_limited(&mut d, out, limit - count)?;
+                if count <= limit && d.header().is_none() {
+                    return Err(corrupt(method, "no gzip header"));
+                }
+            }
+            Method::Lz4 => {
+                let mut d = lz4::Decoder::new(&mut *src)?;
+                count += copy_limited(&mut d, out, limit - count)?;
+                if count <= limit {
+                    // The decoder reports a missing end mark only here.
+                    if let (_, Err(_)) = d.finish() {
+                        return Err(corrupt(method, "truncated frame"));
+                    }
+                }
+            }
+            Method::Zstd => {
+                let mut d = zstd::stream::read::Decoder::with_buffer(&mut *src)?;
+                count += copy_limited(&mut d, out, limit - count)?;
+                // This decoder reads every frame to the end of its input itself.
+                return Ok(count);
+            }
+        }
+        first = false;
+    }
+    Ok(count)
+}
+
+/// Copies until EOF, or until more than `budget` bytes have been copied.
+fn copy_limited<R: Read, W: Write>(r: &mut R, w: &mut W, budget: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n = 0u64;
+    loop {
+        let k = match r.read(&mut buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        w.write_all(&buf[..k])?;
+        n += k as u64;
+        if n > budget {
+            return Ok(n);
+        }
+    }
+}
+
+/// The uncompressed size of a complete compressed file, for the start-position scan.
+///
+/// An uncompressed file (`Method::None`): its length. gzip: the ISIZE trailer (the last 4 bytes, little-endian), as pg_receivewal reads it, so
+/// the size is modulo 4 GiB and the stream is not checked. lz4 and zstd: the file is
+/// decompressed and the output counted, in constant memory. A corrupt or truncated file is
+/// an `InvalidData` error; errors reading the file keep their own kind.
+#[cfg(test)]
+pub fn uncompressed_size(path: &Path, method: Method) -> io::Result<u64> {
+    uncompressed_size_limited(path, method, u64::MAX)
+}
+
+/// As [`uncompressed_size`], but decompression stops once the count exceeds `limit` (as
+/// pg_receivewal stops past the segment size): the result is then some number above `limit`.
+pub fn uncompressed_size_limited(path: &Path, method: Method, limit: u64) -> io::Result<u64> {
+    match method {
+        Method::None => Ok(std::fs::metadata(path)?.len()),
+        Method::Gzip => {
+            let mut f = File::open(path)?;
+            let len = f.metadata()?.len();
+            if len < 18 {
+                // A header (10) and a trailer (8) at least.
+                return Err(corrupt(method, format!("file is {len} bytes long")));
+            }
+            f.seek(SeekFrom::End(-4))?;
+            let mut isize = [0u8; 4];
+            f.read_exact(&mut isize)?;
+            Ok(u64::from(u32::from_le_bytes(isize)))
+        }
+        _ => decode(path, method, &mut io::sink(), limit),
+    }
+}
+
+/// Decompresses a whole file into memory (for tests and verification). Unlike
+/// [`uncompressed_size`], gzip is fully decoded and its CRC and ISIZE checked.
+#[cfg(test)]
+pub fn decompress_file(path: &Path, method: Method) -> io::Result<Vec<u8>> {
+    if method == Method::None {
+        return std::fs::read(path);
+    }
+    let mut out = Vec::new();
+    decode(path, method, &mut out, u64::MAX)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

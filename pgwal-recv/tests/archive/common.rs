@@ -1,0 +1,142 @@
+//! Helpers: running the built binary, private directories, comparing the archive with the
+//! server's own pg_wal.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
+use testenv::{Cluster, Options};
+
+pub const MB: u32 = 1 << 20;
+
+/// The archiver binary, with no PG* variables from the caller's environment.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_pgwal-recv"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PG") {
+            c.env_remove(k);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Runs to completion with a time limit; kills and fails the test past it.
+pub fn run(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pgwal-recv");
+    wait_output(child, limit)
+}
+
+pub fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let began = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if began.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "timed out after {limit:?}; stderr:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A private directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "pgwal-recv-test-{}-{}-{what}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A cluster with 1 MB segments and the given extra settings.
+pub fn cluster(extra: &[&str]) -> Cluster {
+    let mut o = Options::default();
+    for l in extra {
+        o = o.conf(*l);
+    }
+    Cluster::start(o).unwrap_or_else(|e| panic!("could not start PostgreSQL: {e}"))
+}
+
+/// The conninfo of the trust replication role.
+pub fn conninfo(pg: &Cluster) -> String {
+    pg.conninfo(testenv::roles::REPL_TRUST.name, None)
+}
+
+pub fn lsn(pg: &Cluster, sql: &str) -> Lsn {
+    pg.sql(sql).unwrap().trim().parse().unwrap()
+}
+
+pub fn seg1mb() -> WalSegmentSize {
+    WalSegmentSize::new(MB).unwrap()
+}
+
+/// Complete segment files (24-hex names, no suffix) in `dir`, sorted.
+pub fn complete_segments(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 24 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Asserts every complete segment of `tli` in `dir` equals the server's file, and that they
+/// run without a gap from `first` to `last` (segment numbers). Returns how many.
+pub fn assert_identical_to_server(
+    pg: &Cluster,
+    dir: &Path,
+    tli: TimelineId,
+    first: u64,
+    last: u64,
+) -> usize {
+    let seg = seg1mb();
+    let mut n = 0;
+    for segno in first..=last {
+        let name = seg.file_name(tli, segno);
+        let ours = std::fs::read(dir.join(&name))
+            .unwrap_or_else(|e| panic!("segment {name} missing from the archive: {e}"));
+        let theirs = pg.wal_file(&name).unwrap();
+        assert!(ours == theirs, "segment {name} differs from the server's");
+        n += 1;
+    }
+    n
+}
