@@ -409,13 +409,7 @@ impl Receiver<'_> {
                         stream.request_stop().await.map_err(|e| db("", e))?;
                         continue;
                     }
-                    if self.s.synchronous {
-                        self.flush()?;
-                        self.positions(&sender);
-                        send_status(&sender).await?;
-                    } else {
-                        self.positions(&sender);
-                    }
+                    self.positions(&sender);
                 }
                 StreamEvent::Keepalive(k) => {
                     if k.reply_requested && !stopping {
@@ -432,6 +426,16 @@ impl Receiver<'_> {
                     self.close_file()?;
                     return Ok(end);
                 }
+            }
+            // --synchronous: once what has arrived is written, fsync and report at once.
+            if self.s.synchronous
+                && !stopping
+                && self.flushed < self.received
+                && !stream.has_buffered_message()
+            {
+                self.flush()?;
+                self.positions(&sender);
+                send_status(&sender).await?;
             }
         }
     }

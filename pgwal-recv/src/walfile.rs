@@ -204,6 +204,7 @@ fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
             }
             return Ok(f);
         }
+        // An empty one (left by pg_receivewal, say) is allocated anew like a missing one.
         Ok(m) if m.len() != 0 => {
             return Err(FileError(format!(
                 "write-ahead log file \"{}\" has {} bytes, should be 0 or {size}",
@@ -213,23 +214,35 @@ fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
         }
         _ => {}
     }
+    // Allocated under a temporary name first: a crash between creating and allocating must
+    // not leave a short .partial behind. A stale .tmp from such a crash is simply reused.
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let f = OpenOptions::new()
         .write(true)
         .create(true)
-        .truncate(false)
+        .truncate(true)
         .mode(s.mode)
-        .open(path)
-        .map_err(|e| fail("could not open file", path, &e))?;
+        .open(&tmp)
+        .map_err(|e| fail("could not open file", &tmp, &e))?;
     if let Err(e) = preallocate(&f, size) {
-        // Leave nothing short behind: the next attempt starts from an absent file.
         drop(f);
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(&tmp);
         return Err(fail("could not allocate space for file", path, &e));
     }
     if s.sync {
         f.sync_all()
-            .map_err(|e| fail("could not fsync file", path, &e))?;
+            .map_err(|e| fail("could not fsync file", &tmp, &e))?;
     }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        FileError(format!(
+            "could not rename file \"{}\" to \"{}\": {}",
+            tmp.display(),
+            path.display(),
+            os_error(&e)
+        ))
+    })?;
     Ok(f)
 }
 

@@ -31,7 +31,10 @@ fn args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().ok_or(format!("{k} needs a value"))?;
-        let num = || v.parse::<u64>().map_err(|_| format!("bad value for {k}: {v}"));
+        let num = || {
+            v.parse::<u64>()
+                .map_err(|_| format!("bad value for {k}: {v}"))
+        };
         match k.as_str() {
             "--pgwal-recv" => a.pgwal_recv = PathBuf::from(&v),
             "--rounds" => a.rounds = num()? as usize,
@@ -87,7 +90,10 @@ fn timed(pg: &Cluster, tool: Tool, a: &Args, stats: &Path) -> Command {
 fn read_stats(stats: &Path) -> Run {
     let text = std::fs::read_to_string(stats).expect("time output");
     let last = text.lines().last().unwrap_or_default();
-    let f: Vec<f64> = last.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let f: Vec<f64> = last
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     assert_eq!(f.len(), 4, "unexpected /usr/bin/time output: {text}");
     Run {
         wall: f[0],
@@ -132,8 +138,14 @@ fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
         let dir = pg.scratch_dir(&format!("archive_{i}")).unwrap();
         let stats = pg.scratch_dir("stats").unwrap().join(format!("run_{i}"));
         let mut cmd = timed(pg, *tool, a, &stats);
-        cmd.args(["-D", &dir.display().to_string(), "-S", &format!("bench_{i}"), "-n"])
-            .args(["-E", &end, "-d", &conninfo]);
+        cmd.args([
+            "-D",
+            &dir.display().to_string(),
+            "-S",
+            &format!("bench_{i}"),
+            "-n",
+        ])
+        .args(["-E", &end, "-d", &conninfo]);
         if !sync {
             cmd.arg("--no-sync");
         }
@@ -149,7 +161,8 @@ fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
         );
         out.push((*tool, run));
         std::fs::remove_dir_all(&dir).unwrap();
-        pg.sql(&format!("SELECT pg_drop_replication_slot('bench_{i}')")).unwrap();
+        pg.sql(&format!("SELECT pg_drop_replication_slot('bench_{i}')"))
+            .unwrap();
     }
     out
 }
@@ -162,22 +175,48 @@ fn pgbench_tps(pg: &Cluster, a: &Args, tool: Tool) -> (f64, Run) {
         pg.conninfo(testenv::roles::REPL_TRUST.name, None)
     );
     let mut child = timed(pg, tool, a, &stats)
-        .args(["-D", &dir.display().to_string(), "--synchronous", "-d", &conninfo])
+        .args([
+            "-D",
+            &dir.display().to_string(),
+            "--synchronous",
+            "-d",
+            &conninfo,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    testenv::wait_for("the tool to be the sync standby", Duration::from_secs(30), || {
-        pg.sql("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'bench_sync'")
+    testenv::wait_for(
+        "the tool to be the sync standby",
+        Duration::from_secs(30),
+        || {
+            pg.sql(
+                "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'bench_sync'",
+            )
             .map(|s| s == "sync")
             .unwrap_or(false)
-    })
+        },
+    )
     .unwrap();
     let out = pg
         .tool_command("pgbench")
         .unwrap()
-        .args(["-n", "-N", "-c", "4", "-j", "2", "-T", &a.pgbench_secs.to_string()])
-        .args(["-h", &pg.socket_dir().display().to_string(), "-p", &pg.port().to_string()])
+        .args([
+            "-n",
+            "-N",
+            "-c",
+            "4",
+            "-j",
+            "2",
+            "-T",
+            &a.pgbench_secs.to_string(),
+        ])
+        .args([
+            "-h",
+            &pg.socket_dir().display().to_string(),
+            "-p",
+            &pg.port().to_string(),
+        ])
         .args(["-U", pg.superuser(), "postgres"])
         .output()
         .unwrap();
@@ -243,14 +282,34 @@ fn main() {
         eprintln!("catch-up, {what}:");
         let runs = catch_up(&pg, &a, sync);
         let pick = |t: Tool, f: fn(&Run) -> f64| {
-            median(runs.iter().filter(|(x, _)| *x == t).map(|(_, r)| f(r)).collect())
+            median(
+                runs.iter()
+                    .filter(|(x, _)| *x == t)
+                    .map(|(_, r)| f(r))
+                    .collect(),
+            )
         };
         let w = (pick(Tool::Ours, |r| r.wall), pick(Tool::Theirs, |r| r.wall));
         let c = (pick(Tool::Ours, |r| r.cpu), pick(Tool::Theirs, |r| r.cpu));
-        let m = (pick(Tool::Ours, |r| r.rss_kib), pick(Tool::Theirs, |r| r.rss_kib));
+        let m = (
+            pick(Tool::Ours, |r| r.rss_kib),
+            pick(Tool::Theirs, |r| r.rss_kib),
+        );
         let mb = a.wal_mb;
-        table.push(row(&format!("catch-up {mb} MB, {what}: wall"), w.0, w.1, "s", 2));
-        table.push(row(&format!("catch-up {mb} MB, {what}: CPU (user+sys)"), c.0, c.1, "s", 2));
+        table.push(row(
+            &format!("catch-up {mb} MB, {what}: wall"),
+            w.0,
+            w.1,
+            "s",
+            2,
+        ));
+        table.push(row(
+            &format!("catch-up {mb} MB, {what}: CPU (user+sys)"),
+            c.0,
+            c.1,
+            "s",
+            2,
+        ));
         table.push(row(
             &format!("catch-up {mb} MB, {what}: peak RSS"),
             m.0 / 1024.0,
@@ -260,16 +319,30 @@ fn main() {
         ));
     }
     eprintln!("synchronous standby, pgbench:");
-    pg.sql("ALTER SYSTEM SET synchronous_standby_names = 'bench_sync'; SELECT pg_reload_conf()")
-        .unwrap();
     let init = pg
         .tool_command("pgbench")
         .unwrap()
-        .args(["-i", "-q", "-s", "10", "-h", &pg.socket_dir().display().to_string()])
-        .args(["-p", &pg.port().to_string(), "-U", pg.superuser(), "postgres"])
+        .args([
+            "-i",
+            "-q",
+            "-s",
+            "10",
+            "-h",
+            &pg.socket_dir().display().to_string(),
+        ])
+        .args([
+            "-p",
+            &pg.port().to_string(),
+            "-U",
+            pg.superuser(),
+            "postgres",
+        ])
         .output()
         .unwrap();
     assert!(init.status.success(), "pgbench -i failed");
+    // Only now: with it set, every commit waits for the standby, pgbench -i's too.
+    pg.sql("ALTER SYSTEM SET synchronous_standby_names = 'bench_sync'; SELECT pg_reload_conf()")
+        .unwrap();
     let mut tps = (Vec::new(), Vec::new());
     let mut rss = (Vec::new(), Vec::new());
     for r in 0..a.rounds {

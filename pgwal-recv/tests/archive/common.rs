@@ -140,3 +140,117 @@ pub fn assert_identical_to_server(
     }
     n
 }
+
+/// An archiver running in the background, its stderr going to a file that can be read while
+/// it runs. Killed on drop (also when the test fails).
+pub struct Background {
+    child: Option<Child>,
+    log: PathBuf,
+    _logdir: TempDir,
+}
+
+impl Background {
+    pub fn spawn(cmd: &mut Command) -> Background {
+        let logdir = TempDir::new("stderr");
+        let log = logdir.path().join("stderr");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("spawn pgwal-recv");
+        Background {
+            child: Some(child),
+            log,
+            _logdir: logdir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// Sends `sig` (`"INT"`, `"TERM"`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// Polls `cond` (given stderr so far) until it holds; fails the test, showing stderr,
+    /// after `limit` or if the archiver exits meanwhile.
+    pub fn wait_until(&mut self, what: &str, limit: Duration, mut cond: impl FnMut(&str) -> bool) {
+        let began = Instant::now();
+        loop {
+            if cond(&self.stderr()) {
+                return;
+            }
+            if let Some(st) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "pgwal-recv exited ({st}) while waiting for {what}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            if began.elapsed() > limit {
+                panic!(
+                    "timed out after {limit:?} waiting for {what}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits for the archiver to exit; kills it and fails the test past `limit`.
+    /// Returns the exit code (None if killed by a signal) and stderr.
+    pub fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
+        let mut child = self.child.take().unwrap();
+        let began = Instant::now();
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return (st.code(), self.stderr());
+            }
+            if began.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "pgwal-recv still running {limit:?} later; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The position of the last `starting log streaming at X/Y` line of a `-v` stderr.
+pub fn streaming_start(stderr: &str) -> Option<Lsn> {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("starting log streaming at "))?;
+    let rest = line.split("starting log streaming at ").nth(1)?;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Whether `dir` holds the file `name`.
+pub fn has_file(dir: &Path, name: &str) -> bool {
+    dir.join(name).is_file()
+}

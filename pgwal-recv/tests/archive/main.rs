@@ -1,5 +1,11 @@
 //! pgwal-recv against real PostgreSQL servers (testenv): one test binary.
 
 mod common;
+mod compress;
+mod diskfull;
 mod errors;
 mod identity;
+mod resume;
+mod signals;
+mod sync;
+mod timeline;

@@ -109,6 +109,16 @@ impl Connection {
         }
     }
 
+    /// True if a whole message is already in the read buffer, so the next read will not
+    /// wait for the network.
+    pub(crate) fn has_buffered_message(&self) -> bool {
+        let b = &self.rbuf;
+        b.len() >= 5 && {
+            let len = i32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+            len >= 4 && b.len() > len as usize
+        }
+    }
+
     /// The next message of any kind.
     pub(crate) async fn read_message(&mut self) -> Result<BackendMessage> {
         loop {

@@ -205,6 +205,13 @@ impl<'a> ReplicationStream<'a> {
         self.state.last_received()
     }
 
+    /// True if the next [`recv`](Self::recv) has a message already received and will not
+    /// wait: a receiver that fsyncs per batch (as a synchronous standby does) can drain
+    /// what has arrived first and fsync once.
+    pub fn has_buffered_message(&self) -> bool {
+        self.client.conn.has_buffered_message()
+    }
+
     /// The next XLogData, keepalive, or the end of the stream.
     ///
     /// Cancel-safe. Fails with [`Error::Timeout`] when the server has sent nothing for the
