@@ -144,3 +144,22 @@ fn server_restart_with_no_loop_exits_1() {
     assert!(!err.contains("waiting 5 seconds"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn sigint_while_waiting_to_reconnect_exits_0() {
+    let pg = cluster(&[]);
+    let dir = TempDir::new("sig-retry");
+    let mut ar = Background::spawn(bin().args(["-D", &dir.arg(), "-v", "-d", &conninfo(&pg)]));
+    ar.wait_until("streaming to start", Duration::from_secs(20), |e| {
+        streaming_start(e).is_some()
+    });
+    pg.stop().unwrap();
+    ar.wait_until("the retry message", Duration::from_secs(20), |e| {
+        e.contains("disconnected; waiting 5 seconds to try again")
+    });
+    ar.signal("INT");
+    // At most the rest of the 5 s wait and one refused connection.
+    let (code, err) = ar.wait(Duration::from_secs(8));
+    assert_eq!(code, Some(0), "stderr:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
