@@ -145,14 +145,22 @@ fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
     let status = pg
         .os_user()
         .command(&program(pg, Tool::Theirs, a))
-        .args(["-D", &warm.display().to_string(), "-S", "bench_warm", "-n", "--no-sync"])
+        .args([
+            "-D",
+            &warm.display().to_string(),
+            "-S",
+            "bench_warm",
+            "-n",
+            "--no-sync",
+        ])
         .args(["-E", &end, "-d", &conninfo])
         .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "warm-up run failed");
     std::fs::remove_dir_all(&warm).unwrap();
-    pg.sql("SELECT pg_drop_replication_slot('bench_warm')").unwrap();
+    pg.sql("SELECT pg_drop_replication_slot('bench_warm')")
+        .unwrap();
     let mut out = Vec::new();
     for (i, tool) in order.iter().enumerate() {
         // Nothing dirty left by the WAL load or the previous run: otherwise the kernel
