@@ -300,6 +300,7 @@ async fn fetch_history(
             .mode(s.files.mode)
             .open(&tmp)
             .map_err(|e| io("could not create file", &tmp, e))?;
+        crate::walfile::set_mode(&f, s.files.mode, &tmp)?;
         f.write_all(&h.content)
             .map_err(|e| io("could not write to file", &tmp, e))?;
         if s.files.sync {

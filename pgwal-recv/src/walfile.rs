@@ -28,6 +28,14 @@ impl std::fmt::Display for FileError {
     }
 }
 
+/// Gives a new file exactly `mode`, whatever the process umask (pg_receivewal sets its
+/// umask from the server's data_directory_mode; we set the mode itself).
+pub fn set_mode(f: &File, mode: u32, path: &Path) -> Result<(), FileError> {
+    use std::os::unix::fs::PermissionsExt;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| fail("could not set permissions of file", path, &e))
+}
+
 fn fail(what: &str, path: &Path, e: &std::io::Error) -> FileError {
     FileError(format!("{what} \"{}\": {}", path.display(), os_error(e)))
 }
@@ -82,6 +90,7 @@ impl WalFile {
                 .mode(settings.mode)
                 .open(&partial)
                 .map_err(|e| fail("could not open file", &partial, &e))?;
+            set_mode(&file, settings.mode, &partial)?;
             if settings.sync {
                 file.sync_all()
                     .map_err(|e| fail("could not fsync file", &partial, &e))?;
@@ -226,6 +235,7 @@ fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
         .mode(s.mode)
         .open(&tmp)
         .map_err(|e| fail("could not open file", &tmp, &e))?;
+    set_mode(&f, s.mode, &tmp)?;
     if let Err(e) = preallocate(&f, size) {
         drop(f);
         let _ = std::fs::remove_file(&tmp);

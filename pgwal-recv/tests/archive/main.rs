@@ -5,6 +5,7 @@ mod compress;
 mod diskfull;
 mod errors;
 mod identity;
+mod modes;
 mod resume;
 mod signals;
 mod sync;

@@ -637,3 +637,64 @@ async fn client_stop_drains_to_the_servers_copy_done() {
     c.close().await.unwrap();
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn connect_timeout_bounds_a_server_that_never_answers() {
+    // Accepts the connection, reads the startup message, and says nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let _ = sock.read_to_end(&mut buf).await;
+    });
+    let config = Config::parse(&format!(
+        "host=127.0.0.1 port={port} user=x connect_timeout=2"
+    ))
+    .unwrap();
+    let began = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(10), Client::connect(&config))
+        .await
+        .expect("connect_timeout did not fire")
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(began.elapsed() >= Duration::from_millis(1900));
+    assert!(err.to_string().contains(&format!("port {port}")), "{err}");
+    server.abort();
+}
+
+#[tokio::test]
+async fn negotiate_protocol_version_is_accepted() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut p = Peer {
+            sock,
+            rbuf: BytesMut::new(),
+        };
+        while frontend::decode_startup(&mut p.rbuf).unwrap().is_none() {
+            assert!(p.sock.read_buf(&mut p.rbuf).await.unwrap() > 0);
+        }
+        // A newer server telling us which minor version and options it does not know.
+        p.send(&[
+            BackendMessage::NegotiateProtocolVersion {
+                newest_minor: 0,
+                unrecognized: vec!["_pq_.something".into()],
+            },
+            BackendMessage::Authentication(Authentication::Ok),
+            BackendMessage::ParameterStatus {
+                name: "server_version".into(),
+                value: "18.1".into(),
+            },
+            BackendMessage::ReadyForQuery(b'I'),
+        ])
+        .await;
+        p.recv().await;
+    });
+    let config = Config::parse(&format!("host=127.0.0.1 port={port} user=x")).unwrap();
+    let c = Client::connect(&config).await.unwrap();
+    assert_eq!(c.server_version(), 180001);
+    c.close().await.unwrap();
+    server.await.unwrap();
+}
