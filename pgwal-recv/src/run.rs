@@ -157,6 +157,7 @@ async fn archive(o: Options) -> i32 {
             compress: o.compress,
             sync: !o.no_sync,
             mode,
+            zero_fill: o.synchronous,
             segment_size: seg.bytes(),
         },
         seg,
