@@ -7,3 +7,4 @@ mod common;
 mod scripted;
 mod streaming;
 mod timeline;
+mod walsender;
