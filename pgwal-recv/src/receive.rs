@@ -87,9 +87,11 @@ impl StopSignal {
         *self.rx.borrow()
     }
 
-    /// Resolves when a stop is requested.
+    /// Resolves when a stop is requested (never, if the signal watcher is gone).
     pub async fn wait(&mut self) {
-        let _ = self.rx.wait_for(|v| *v).await;
+        if self.rx.wait_for(|v| *v).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -111,10 +113,11 @@ pub async fn stream_log(
     s: &Settings<'_>,
     stop: &mut StopSignal,
 ) -> Result<Outcome, ReceiveError> {
-    let sys = client
-        .identify_system()
-        .await
-        .map_err(|e| db("could not send replication command \"IDENTIFY_SYSTEM\"", e))?;
+    // As pg_receivewal: a failing IDENTIFY_SYSTEM ends the program rather than retrying.
+    let sys = client.identify_system().await.map_err(|e| ReceiveError {
+        fatal: true,
+        ..db("could not send replication command \"IDENTIFY_SYSTEM\"", e)
+    })?;
     if sys.system_id != s.system_id {
         return Err(ReceiveError::retry(format!(
             "system identifier of the server ({}) differs from the first connection's ({})",
@@ -157,6 +160,11 @@ pub async fn stream_log(
                 next_timeline,
                 next_start,
             }) => {
+                // Stopped by us (--endpos or a signal) on a historic timeline: the server
+                // still reports the next timeline, which is no reason to go on or to fail.
+                if stop.requested() || s.endpos.is_some_and(|e| e < r.received) {
+                    break Ok(Outcome::Stopped);
+                }
                 if next_timeline <= tli {
                     break Err(ReceiveError::retry(format!(
                         "server reported unexpected next timeline {next_timeline}, following timeline {tli}"
@@ -167,9 +175,6 @@ pub async fn stream_log(
                         "server stopped streaming timeline {tli} at {}, but reported next timeline {next_timeline} to begin at {next_start}",
                         r.received
                     )));
-                }
-                if stop.requested() || s.endpos.is_some_and(|e| e < r.received) {
-                    break Ok(Outcome::Stopped);
                 }
                 tli = next_timeline;
                 start = s.seg.round_down(next_start);

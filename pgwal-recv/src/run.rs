@@ -72,6 +72,9 @@ fn watch_signals() -> StopSignal {
             signal(SignalKind::interrupt()),
             signal(SignalKind::terminate()),
         ) else {
+            crate::output::warning("could not install signal handlers");
+            // Keep the sender: a dropped one would read as a stop request.
+            std::future::pending::<()>().await;
             return;
         };
         tokio::select! {
@@ -137,7 +140,14 @@ async fn archive(o: Options) -> i32 {
     };
     let mode = match client.show("data_directory_mode").await.as_deref() {
         Ok("0750") => 0o640,
-        _ => 0o600,
+        Ok(_) => 0o600,
+        Err(e) => {
+            error(format!(
+                "could not send replication command \"SHOW data_directory_mode\": {}",
+                report(e)
+            ));
+            return 1;
+        }
     };
     let seg = match client.wal_segment_size().await {
         Ok(s) => s,
@@ -176,6 +186,8 @@ async fn archive(o: Options) -> i32 {
                 }
             }
         }
+        // Closed now, not after the back-off: its walsender would keep the slot active.
+        drop(conn.take());
         if stop.requested() {
             return 0;
         }

@@ -138,12 +138,19 @@ impl WalFile {
 
     /// Makes everything written so far durable.
     pub fn sync(&mut self) -> Result<(), FileError> {
-        let res = match self.sink.as_mut() {
-            Some(Sink::Plain(f)) => f.sync_data(),
-            Some(Sink::Compressed(z)) => z.flush().and_then(|_| z.file().sync_data()),
-            None => Ok(()),
+        let file = match self.sink.as_mut() {
+            Some(Sink::Plain(f)) => &*f,
+            Some(Sink::Compressed(z)) => {
+                // Pushing out the compressor's buffer is a write (it can hit a full disk,
+                // which is retried), not an fsync (whose failure is fatal).
+                z.flush()
+                    .map_err(|e| fail("could not write to file", &self.partial, &e))?;
+                z.file()
+            }
+            None => return Ok(()),
         };
-        res.map_err(|e| fail("could not fsync file", &self.partial, &e))
+        file.sync_data()
+            .map_err(|e| fail("could not fsync file", &self.partial, &e))
     }
 
     /// Closes the file: renamed to its final name when complete (durably, unless

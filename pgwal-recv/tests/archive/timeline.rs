@@ -182,3 +182,44 @@ fn resumes_an_old_timeline_archive_against_a_promoted_server() {
         "unexpected complete segments"
     );
 }
+
+#[test]
+fn endpos_on_a_historic_timeline_exits_0() {
+    // WAL on timeline 1 well past the endpos, then a promotion: streaming timeline 1 from an
+    // empty directory is then historic, and the server answers our stop at --endpos with
+    // the next timeline. That must end the run with 0, not a retry loop.
+    let primary = cluster(&[]);
+    let standby = primary.make_standby("sb").unwrap();
+    let start = lsn(&primary, "SELECT pg_current_wal_lsn()");
+    primary.generate_wal(3 << 20).unwrap();
+    let flushed = lsn(&primary, "SELECT pg_current_wal_flush_lsn()");
+    testenv::wait_for("the standby to replay", Duration::from_secs(30), || {
+        standby
+            .sql(&format!("SELECT pg_last_wal_replay_lsn() >= '{flushed}'"))
+            .map(|v| v == "t")
+            .unwrap_or(false)
+    })
+    .unwrap();
+    primary.stop().unwrap();
+    standby.promote().unwrap();
+    let endpos = Lsn(start.0 + (1 << 20) + 100);
+    // A resume point on timeline 1: the segment holding `start`, as a partial.
+    let dir = TempDir::new("historic-endpos");
+    let seg = seg1mb();
+    let name = seg.file_name(TL1, seg.segment_of(start));
+    std::fs::write(
+        dir.path().join(format!("{name}.partial")),
+        vec![0u8; MB as usize],
+    )
+    .unwrap();
+    let out = run(
+        bin()
+            .args(["-D", &dir.arg(), "-v", "-E", &endpos.to_string()])
+            .args(["-d", &conninfo(&standby)]),
+        Duration::from_secs(30),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("disconnected"), "{err}");
+    assert!(err.contains("(timeline 1)"), "{err}");
+}

@@ -111,12 +111,21 @@ impl Connection {
 
     /// True if a whole message is already in the read buffer, so the next read will not
     /// wait for the network.
+    /// Notices and ParameterStatus, which `next_message` absorbs, do not count.
     pub(crate) fn has_buffered_message(&self) -> bool {
-        let b = &self.rbuf;
-        b.len() >= 5 && {
-            let len = i32::from_be_bytes([b[1], b[2], b[3], b[4]]);
-            len >= 4 && b.len() > len as usize
+        let b = &self.rbuf[..];
+        let mut at = 0;
+        while b.len() >= at + 5 {
+            let len = i32::from_be_bytes([b[at + 1], b[at + 2], b[at + 3], b[at + 4]]);
+            if len < 4 || b.len() < at + 1 + len as usize {
+                return false;
+            }
+            if !matches!(b[at], b'N' | b'S') {
+                return true;
+            }
+            at += 1 + len as usize;
         }
+        false
     }
 
     /// The next message of any kind.
