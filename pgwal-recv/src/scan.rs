@@ -77,6 +77,23 @@ enum Check {
     Vanished,
 }
 
+/// Whether a complete file passes its check; a failing one is reported through `warn`.
+fn passes(
+    dir: &Path,
+    c: &Candidate,
+    seg: WalSegmentSize,
+    warn: &mut dyn FnMut(String),
+) -> io::Result<bool> {
+    Ok(match check_complete(dir, c, seg)? {
+        Check::Valid => true,
+        Check::Skip(w) => {
+            warn(w);
+            false
+        }
+        Check::Vanished => false,
+    })
+}
+
 /// Checks that a complete file holds exactly one segment. Errors are those of the file
 /// system (the scan gives up); damage is a `Skip`.
 fn check_complete(dir: &Path, c: &Candidate, seg: WalSegmentSize) -> io::Result<Check> {
@@ -135,15 +152,11 @@ pub fn find_streaming_start(
     // pg_receivewal, so each bad one is reported.
     let mut valid = Vec::with_capacity(files.len());
     for c in files {
-        if !c.partial && matches!(c.method, Method::None | Method::Gzip) {
-            match check_complete(dir, &c, seg)? {
-                Check::Valid => {}
-                Check::Skip(w) => {
-                    warn(w);
-                    continue;
-                }
-                Check::Vanished => continue,
-            }
+        if !c.partial
+            && matches!(c.method, Method::None | Method::Gzip)
+            && !passes(dir, &c, seg, warn)?
+        {
+            continue;
         }
         valid.push(c);
     }
@@ -152,15 +165,11 @@ pub fn find_streaming_start(
     // costly, so lz4 and zstd files are checked only in this order, until one wins.
     valid.sort_unstable_by_key(|c| Reverse((c.segno, c.tli, !c.partial)));
     for c in valid {
-        if !c.partial && matches!(c.method, Method::Lz4 | Method::Zstd) {
-            match check_complete(dir, &c, seg)? {
-                Check::Valid => {}
-                Check::Skip(w) => {
-                    warn(w);
-                    continue;
-                }
-                Check::Vanished => continue,
-            }
+        if !c.partial
+            && matches!(c.method, Method::Lz4 | Method::Zstd)
+            && !passes(dir, &c, seg, warn)?
+        {
+            continue;
         }
         let start = if c.partial {
             seg.segment_start(c.segno)
