@@ -104,6 +104,17 @@ pub fn lsn(pg: &Cluster, sql: &str) -> Lsn {
     pg.sql(sql).unwrap().trim().parse().unwrap()
 }
 
+/// Creates slot `name` for the archiver and a slot `hold` that nobody advances, so every
+/// segment stays in pg_wal for comparison; returns where `name` starts.
+pub fn archiver_and_holding_slots(pg: &Cluster, name: &str) -> Lsn {
+    pg.create_physical_slot(name).unwrap();
+    pg.create_physical_slot("hold").unwrap();
+    lsn(
+        pg,
+        &format!("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '{name}'"),
+    )
+}
+
 pub fn seg1mb() -> WalSegmentSize {
     WalSegmentSize::new(MB).unwrap()
 }

@@ -80,12 +80,7 @@ fn disk_full_then_space_returns() {
         }
     };
     let pg = cluster(&[]);
-    pg.create_physical_slot("arch").unwrap();
-    pg.create_physical_slot("hold").unwrap();
-    let start = lsn(
-        &pg,
-        "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'arch'",
-    );
+    let start = archiver_and_holding_slots(&pg, "arch");
     pg.generate_wal(12 << 20).unwrap();
     pg.switch_wal().unwrap();
     let end = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");

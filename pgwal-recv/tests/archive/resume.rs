@@ -41,13 +41,7 @@ fn partials(dir: &Path) -> Vec<(String, u64)> {
 #[test]
 fn sigkill_mid_segment_repeatedly_then_resume_without_gap() {
     let pg = cluster(&[]);
-    pg.create_physical_slot("arch").unwrap();
-    // The archiver advances "arch"; this one keeps every segment in pg_wal for comparison.
-    pg.create_physical_slot("hold").unwrap();
-    let start = lsn(
-        &pg,
-        "SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'arch'",
-    );
+    let start = archiver_and_holding_slots(&pg, "arch");
     let seg = seg1mb();
     let first = seg.segment_of(start);
     let dir = TempDir::new("resume");

@@ -47,6 +47,27 @@ fn assert_old_timeline_partial(promoted: &Cluster, dir: &std::path::Path, switch
     );
 }
 
+/// The archive around a switch from timeline 1 to 2 at `switch`: the old timeline's last
+/// segment stays `.partial`, every complete segment from `first` to `last` is the promoted
+/// server's, on timeline 1 before the switch segment and on 2 from it, and nothing else.
+fn assert_archive_across_switch(
+    promoted: &Cluster,
+    dir: &std::path::Path,
+    switch: Lsn,
+    first: u64,
+    last: u64,
+) {
+    let s = seg1mb().segment_of(switch);
+    assert_old_timeline_partial(promoted, dir, switch);
+    let n1 = assert_identical_to_server(promoted, dir, TL1, first, s - 1);
+    let n2 = assert_identical_to_server(promoted, dir, TL2, s, last);
+    assert_eq!(
+        complete_segments(dir).len(),
+        n1 + n2,
+        "unexpected complete segments"
+    );
+}
+
 /// The position one byte before `lsn`, as text.
 fn before(lsn: Lsn) -> String {
     lsn.checked_sub(1).unwrap().to_string()
@@ -101,14 +122,7 @@ fn follows_the_promotion_of_the_standby_it_streams_from() {
     let switch = history_switch_point(&standby, dir.path());
     let s = seg.segment_of(switch);
     assert!(s > first, "switch point {switch} in the first segment");
-    assert_old_timeline_partial(&standby, dir.path(), switch);
-    let n1 = assert_identical_to_server(&standby, dir.path(), TL1, first, s - 1);
-    let n2 = assert_identical_to_server(&standby, dir.path(), TL2, s, last);
-    assert_eq!(
-        complete_segments(dir.path()).len(),
-        n1 + n2,
-        "unexpected complete segments"
-    );
+    assert_archive_across_switch(&standby, dir.path(), switch, first, last);
 }
 
 #[test]
@@ -173,14 +187,7 @@ fn resumes_an_old_timeline_archive_against_a_promoted_server() {
         s >= open,
         "switch point {switch} before the first run's end {end1}"
     );
-    assert_old_timeline_partial(&standby, dir.path(), switch);
-    let n1 = assert_identical_to_server(&standby, dir.path(), TL1, first, s - 1);
-    let n2 = assert_identical_to_server(&standby, dir.path(), TL2, s, last);
-    assert_eq!(
-        complete_segments(dir.path()).len(),
-        n1 + n2,
-        "unexpected complete segments"
-    );
+    assert_archive_across_switch(&standby, dir.path(), switch, first, last);
 }
 
 #[test]
