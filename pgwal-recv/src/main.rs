@@ -1,28 +1,8 @@
-//! pgwal-recv: a pg_receivewal-compatible WAL archiver built on pgwire-repl.
-//!
-//! # Layout
-//! - `cli`: options, validation and help, with pg_receivewal's wording
-//! - `compress`: the `-Z` specification
-//! - `run`: the program flow: connect, slot commands, the reconnect loop, signals
-//! - `receive`: one connection's streaming: start position, history files, timelines
-//! - `walfile`: one segment file: preallocated `.partial`, durable rename
-//! - `zfile`: gzip, lz4 and zstd segment streams
-//! - `scan`: the archive directory's newest segment (where to resume)
-//! - `lock`: one archiver per directory
-//! - `output`, `prompt`: messages, and the `-W` password prompt
+//! pgwal-recv: a pg_receivewal-compatible WAL archiver built on pgwire-repl. The modules are
+//! in the library (`src/lib.rs`).
 
-mod cli;
-mod compress;
-mod lock;
-mod output;
-mod prompt;
-mod receive;
-mod run;
-mod scan;
-mod walfile;
-mod zfile;
-
-use cli::Action;
+use pgwal_recv::cli::{self, Action};
+use pgwal_recv::run;
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
