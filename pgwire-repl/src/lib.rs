@@ -53,6 +53,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod lag;
 pub mod lsn;
 pub mod protocol;
 pub mod timestamp;
@@ -61,6 +62,7 @@ pub mod timestamp;
 pub mod conn;
 
 pub use error::{DbError, Error, Result};
+pub use lag::{LagSnapshot, LagTracker};
 pub use lsn::{Lsn, TimelineId, WalSegmentSize};
 pub use protocol::command::{
     CreateSlotOptions, CreatedSlot, HistoryEntry, IdentifySystem, ReadSlot, TimelineHistory,
