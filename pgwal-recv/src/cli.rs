@@ -18,6 +18,7 @@
 //! - getopt's own complaints start with `pgwal-recv: `, not with argv[0] as typed.
 //! - `POSIXLY_CORRECT` is ignored: operands never stop option parsing.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub struct Options {
     pub password_prompt: bool,
     pub create_slot: bool,
     pub drop_slot: bool,
+    /// `--metrics-listen`: serve Prometheus metrics at `http://ADDR/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Options {
@@ -80,8 +83,55 @@ impl Default for Options {
             password_prompt: false,
             create_slot: false,
             drop_slot: false,
+            metrics_listen: None,
         }
     }
+}
+
+impl Options {
+    /// The connection options alone.
+    pub fn conn(&self) -> ConnOptions {
+        ConnOptions {
+            dbname: self.dbname.clone(),
+            host: self.host.clone(),
+            port: self.port.clone(),
+            username: self.username.clone(),
+            no_password: self.no_password,
+            password_prompt: self.password_prompt,
+        }
+    }
+}
+
+/// `-d`, `-h`, `-p`, `-U`, `-w`, `-W`: the same in every subcommand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnOptions {
+    pub dbname: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<String>,
+    pub username: Option<String>,
+    pub no_password: bool,
+    pub password_prompt: bool,
+}
+
+/// `pgwal-recv measure`: stream without writing, report rate and lag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeasureOptions {
+    pub conn: ConnOptions,
+    pub slot: Option<String>,
+    pub endpos: Option<Lsn>,
+    /// `--duration`: stop after this long.
+    pub duration: Option<Duration>,
+    /// `-s`; `None` when 0. Default 10 s.
+    pub status_interval: Option<Duration>,
+    pub json: bool,
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// `pgwal-recv status`: the server's view of its replication.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusOptions {
+    pub conn: ConnOptions,
+    pub json: bool,
 }
 
 /// What the command line asks for.
@@ -92,6 +142,12 @@ pub enum Action {
     /// Print [`version_text`] to stdout, exit 0.
     Version,
     Run(Options),
+    /// `measure`.
+    Measure(MeasureOptions),
+    /// `status`.
+    Status(StatusOptions),
+    /// A subcommand's `--help`: print this text to stdout, exit 0.
+    SubHelp(String),
 }
 
 /// A command line that cannot run; [`CliError::print`] it and exit 1.
@@ -180,6 +236,9 @@ enum Opt {
     IfNotExists,
     Synchronous,
     NoSync,
+    MetricsListen,
+    Duration,
+    Json,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -205,7 +264,74 @@ const LONG: &[(&str, bool, Opt)] = &[
     ("if-not-exists", false, Opt::IfNotExists),
     ("synchronous", false, Opt::Synchronous),
     ("no-sync", false, Opt::NoSync),
+    ("metrics-listen", true, Opt::MetricsListen),
 ];
+
+/// The connection options every subcommand takes.
+const CONN_LONG: [(&str, bool, Opt); 6] = [
+    ("dbname", true, Opt::Dbname),
+    ("host", true, Opt::Host),
+    ("port", true, Opt::Port),
+    ("username", true, Opt::Username),
+    ("no-password", false, Opt::NoPassword),
+    ("password", false, Opt::Password),
+];
+
+fn conn_short(c: char) -> Option<(bool, Opt)> {
+    Some(match c {
+        'd' => (true, Opt::Dbname),
+        'h' => (true, Opt::Host),
+        'p' => (true, Opt::Port),
+        'U' => (true, Opt::Username),
+        'w' => (false, Opt::NoPassword),
+        'W' => (false, Opt::Password),
+        _ => return None,
+    })
+}
+
+const MEASURE_LONG: &[(&str, bool, Opt)] = &[
+    ("help", false, Opt::Help),
+    CONN_LONG[0],
+    CONN_LONG[1],
+    CONN_LONG[2],
+    CONN_LONG[3],
+    CONN_LONG[4],
+    CONN_LONG[5],
+    ("slot", true, Opt::Slot),
+    ("endpos", true, Opt::Endpos),
+    ("duration", true, Opt::Duration),
+    ("status-interval", true, Opt::StatusInterval),
+    ("json", false, Opt::Json),
+    ("metrics-listen", true, Opt::MetricsListen),
+];
+
+fn measure_short(c: char) -> Option<(bool, Opt)> {
+    match c {
+        'S' => Some((true, Opt::Slot)),
+        'E' => Some((true, Opt::Endpos)),
+        's' => Some((true, Opt::StatusInterval)),
+        '?' => Some((false, Opt::Help)),
+        _ => conn_short(c),
+    }
+}
+
+const STATUS_LONG: &[(&str, bool, Opt)] = &[
+    ("help", false, Opt::Help),
+    CONN_LONG[0],
+    CONN_LONG[1],
+    CONN_LONG[2],
+    CONN_LONG[3],
+    CONN_LONG[4],
+    CONN_LONG[5],
+    ("json", false, Opt::Json),
+];
+
+fn status_short(c: char) -> Option<(bool, Opt)> {
+    match c {
+        '?' => Some((false, Opt::Help)),
+        _ => conn_short(c),
+    }
+}
 
 /// pg_receivewal's short options, `d:D:E:h:np:s:S:U:vwWZ:` (no `V` and no `?`).
 fn short(c: char) -> Option<(bool, Opt)> {
@@ -229,11 +355,15 @@ fn short(c: char) -> Option<(bool, Opt)> {
 
 /// Finds a long option by its name or an unambiguous prefix of it; `arg` is the argument as
 /// typed, which glibc quotes (with any `=value`) when it cannot find the option.
-fn long(name: &str, arg: &str) -> Result<(&'static str, bool, Opt), CliError> {
-    if let Some(&exact) = LONG.iter().find(|(n, _, _)| *n == name) {
+fn long(
+    table: &[(&'static str, bool, Opt)],
+    name: &str,
+    arg: &str,
+) -> Result<(&'static str, bool, Opt), CliError> {
+    if let Some(&exact) = table.iter().find(|(n, _, _)| *n == name) {
         return Ok(exact);
     }
-    let found: Vec<_> = LONG
+    let found: Vec<_> = table
         .iter()
         .filter(|(n, _, _)| n.starts_with(name))
         .collect();
@@ -294,8 +424,49 @@ impl Raw {
             Opt::IfNotExists => o.if_not_exists = true,
             Opt::Synchronous => o.synchronous = true,
             Opt::NoSync => o.no_sync = true,
+            Opt::MetricsListen => o.metrics_listen = Some(parse_listen(&text())?),
+            // Not in the archiver's tables.
+            Opt::Duration | Opt::Json => {}
         }
         Ok(())
+    }
+}
+
+/// Takes in a connection option; false if `opt` is not one.
+fn set_conn(c: &mut ConnOptions, opt: Opt, value: Option<&str>) -> bool {
+    let text = || value.map(str::to_owned);
+    match opt {
+        Opt::Dbname => c.dbname = text(),
+        Opt::Host => c.host = text(),
+        Opt::Port => c.port = text(),
+        Opt::Username => c.username = text(),
+        Opt::NoPassword => (c.no_password, c.password_prompt) = (true, false),
+        Opt::Password => (c.no_password, c.password_prompt) = (false, true),
+        _ => return false,
+    }
+    true
+}
+
+/// `--metrics-listen`: `IP:PORT` or `NAME:PORT` (resolved now; the first address is used).
+fn parse_listen(v: &str) -> Result<SocketAddr, CliError> {
+    let invalid = || {
+        CliError::fatal(format!(
+            "invalid value \"{v}\" for option --metrics-listen: expected HOST:PORT"
+        ))
+    };
+    v.to_socket_addrs()
+        .map_err(|_| invalid())?
+        .next()
+        .ok_or_else(invalid)
+}
+
+/// `--duration`: whole seconds, at least 1.
+fn parse_duration(v: &str) -> Result<Duration, CliError> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err(CliError::fatal(format!(
+            "invalid value \"{v}\" for option --duration: expected a number of seconds"
+        ))),
     }
 }
 
@@ -348,9 +519,87 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
     match args.first().map(String::as_str) {
         Some("--help" | "-?") => return Ok(Action::Help),
         Some("--version" | "-V") => return Ok(Action::Version),
+        Some("measure") => return parse_measure(&args[1..]),
+        Some("status") => return parse_status(&args[1..]),
         _ => {}
     }
     let mut raw = Raw::default();
+    let operands = getopt(args, LONG, short, &mut |opt, value| raw.set(opt, value))?;
+    validate(raw, &operands).map(Action::Run)
+}
+
+fn parse_measure(args: &[String]) -> Result<Action, CliError> {
+    let mut o = MeasureOptions {
+        status_interval: Some(Duration::from_secs(10)),
+        ..MeasureOptions::default()
+    };
+    let mut help = false;
+    let operands = getopt(args, MEASURE_LONG, measure_short, &mut |opt, value| {
+        if set_conn(&mut o.conn, opt, value) {
+            return Ok(());
+        }
+        let v = value.unwrap_or_default();
+        match opt {
+            Opt::Help => help = true,
+            Opt::Slot => o.slot = Some(v.to_owned()),
+            Opt::Endpos => o.endpos = parse_endpos(v)?,
+            Opt::Duration => o.duration = Some(parse_duration(v)?),
+            Opt::StatusInterval => {
+                let secs = parse_status_interval(v)?;
+                o.status_interval = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            Opt::Json => o.json = true,
+            Opt::MetricsListen => o.metrics_listen = Some(parse_listen(v)?),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    if help {
+        return Ok(Action::SubHelp(measure_help_text()));
+    }
+    no_operands(&operands)?;
+    Ok(Action::Measure(o))
+}
+
+fn parse_status(args: &[String]) -> Result<Action, CliError> {
+    let mut o = StatusOptions::default();
+    let mut help = false;
+    let operands = getopt(args, STATUS_LONG, status_short, &mut |opt, value| {
+        if !set_conn(&mut o.conn, opt, value) {
+            match opt {
+                Opt::Help => help = true,
+                Opt::Json => o.json = true,
+                _ => {}
+            }
+        }
+        Ok(())
+    })?;
+    if help {
+        return Ok(Action::SubHelp(status_help_text()));
+    }
+    no_operands(&operands)?;
+    Ok(Action::Status(o))
+}
+
+fn no_operands(operands: &[&str]) -> Result<(), CliError> {
+    match operands.first() {
+        Some(first) => Err(CliError::usage(format!(
+            "too many command-line arguments (first is \"{first}\")"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Takes in one option and its value.
+type SetOpt<'s> = dyn FnMut(Opt, Option<&str>) -> Result<(), CliError> + 's;
+
+/// glibc's `getopt_long` over `args`: each option goes to `set`; the operands are returned.
+fn getopt<'a>(
+    args: &'a [String],
+    table: &[(&'static str, bool, Opt)],
+    short: fn(char) -> Option<(bool, Opt)>,
+    set: &mut SetOpt<'_>,
+) -> Result<Vec<&'a str>, CliError> {
     let mut operands: Vec<&str> = Vec::new();
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -363,7 +612,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 Some((n, v)) => (n, Some(v)),
                 None => (body, None),
             };
-            let (full, takes_value, opt) = long(name, arg)?;
+            let (full, takes_value, opt) = long(table, name, arg)?;
             let value = match (takes_value, attached) {
                 (true, Some(v)) => Some(v),
                 (true, None) => Some(rest.next().map(String::as_str).ok_or_else(|| {
@@ -376,13 +625,13 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 }
                 (false, None) => None,
             };
-            raw.set(opt, value)?;
+            set(opt, value)?;
         } else if let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) {
             for (at, c) in cluster.char_indices() {
                 let (takes_value, opt) =
                     short(c).ok_or_else(|| CliError::getopt(format!("invalid option -- '{c}'")))?;
                 if !takes_value {
-                    raw.set(opt, None)?;
+                    set(opt, None)?;
                     continue;
                 }
                 let attached = &cluster[at + c.len_utf8()..];
@@ -393,7 +642,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
                 } else {
                     attached
                 };
-                raw.set(opt, Some(value))?;
+                set(opt, Some(value))?;
                 break;
             }
         } else {
@@ -401,17 +650,13 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
             operands.push(arg);
         }
     }
-    validate(raw, &operands).map(Action::Run)
+    Ok(operands)
 }
 
 /// The checks that need the whole command line, in pg_receivewal's order.
 fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
     let mut o = raw.opts;
-    if let Some(first) = operands.first() {
-        return Err(CliError::usage(format!(
-            "too many command-line arguments (first is \"{first}\")"
-        )));
-    }
+    no_operands(operands)?;
     if o.create_slot && o.drop_slot {
         return Err(CliError::usage(
             "cannot use --create-slot together with --drop-slot",
@@ -490,6 +735,75 @@ Connection options:
 Optional actions:
       --create-slot      create a new replication slot (for the slot's name see --slot)
       --drop-slot        drop the replication slot (for the slot's name see --slot)
+
+Monitoring:
+      --metrics-listen=HOST:PORT
+                         serve Prometheus metrics at http://HOST:PORT/metrics
+  {PROGNAME} measure [OPTION]...
+                         stream without writing and report rate and lag
+  {PROGNAME} status [OPTION]...
+                         show the server's replication connections and slots
+"
+    )
+}
+
+/// `measure --help`.
+pub fn measure_help_text() -> String {
+    format!(
+        "\
+{PROGNAME} measure streams write-ahead log from a server without writing it anywhere
+and reports how fast it flows and how far behind the server it is.
+
+Usage:
+  {PROGNAME} measure [OPTION]...
+
+Options:
+  -S, --slot=SLOTNAME    start at this physical slot's restart_lsn (PostgreSQL 15+);
+                         the slot is never advanced
+  -E, --endpos=LSN       stop once WAL up to this LSN has been received
+      --duration=SECS    stop after this many seconds
+  -s, --status-interval=SECS
+                         time between status packets sent to server (default: 10)
+      --json             print a JSON summary as the last line of stdout
+      --metrics-listen=HOST:PORT
+                         serve Prometheus metrics at http://HOST:PORT/metrics
+  -?, --help             show this help, then exit
+
+Without --slot, streaming starts at the start of the server's current segment.
+Rates are in MB/s (10^6 bytes). Lag: see the README. Stop with Ctrl-C for the summary.
+
+Connection options:
+  -d, --dbname=CONNSTR   connection string
+  -h, --host=HOSTNAME    database server host or socket directory
+  -p, --port=PORT        database server port number
+  -U, --username=NAME    connect as specified database user
+  -w, --no-password      never prompt for password
+  -W, --password         force password prompt (should happen automatically)
+"
+    )
+}
+
+/// `status --help`.
+pub fn status_help_text() -> String {
+    format!(
+        "\
+{PROGNAME} status shows a server's replication: its standbys and archivers
+(pg_stat_replication), its replication slots, and on a standby its recovery.
+
+Usage:
+  {PROGNAME} status [OPTION]...
+
+Options:
+      --json             print one JSON object instead of tables
+  -?, --help             show this help, then exit
+
+Connection options (a plain SQL connection; the database defaults to postgres):
+  -d, --dbname=CONNSTR   connection string
+  -h, --host=HOSTNAME    database server host or socket directory
+  -p, --port=PORT        database server port number
+  -U, --username=NAME    connect as specified database user
+  -w, --no-password      never prompt for password
+  -W, --password         force password prompt (should happen automatically)
 "
     )
 }

@@ -6,21 +6,33 @@
 //! # Layout
 //! - `cli`: options, validation and help, with pg_receivewal's wording
 //! - `compress`: the `-Z` specification
-//! - `run`: the program flow: connect, slot commands, the reconnect loop, signals
+//! - `run`: the archiver's flow: slot commands, the reconnect loop
+//! - `connect`: connection options, password prompt, runtime and signals (every subcommand)
 //! - `receive`: one connection's streaming: start position, history files, timelines
 //! - `walfile`: one segment file: preallocated `.partial`, durable rename
 //! - `zfile`: gzip, lz4 and zstd segment streams
 //! - `scan`: the archive directory's newest segment (where to resume)
 //! - `lock`: one archiver per directory
-//! - `output`, `prompt`: messages, and the `-W` password prompt
+//! - `monitor`, `progress`, `metrics`, `histogram`: lag and rate (pgwire-repl's LagTracker)
+//!   for the `--verbose` progress line, `--metrics-listen` and `measure`'s percentiles
+//! - `measure`: stream without writing, report rate and lag
+//! - `status`: the server's replication connections, slots and recovery, over SQL
+//! - `output`, `prompt`: messages and the progress line, and the `-W` password prompt
 
 pub mod cli;
 pub mod compress;
+pub mod connect;
+pub mod histogram;
 pub mod lock;
+pub mod measure;
+pub mod metrics;
+pub mod monitor;
 pub mod output;
+pub mod progress;
 pub mod prompt;
 pub mod receive;
 pub mod run;
 pub mod scan;
+pub mod status;
 pub mod walfile;
 pub mod zfile;

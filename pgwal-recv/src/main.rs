@@ -2,7 +2,7 @@
 //! in the library (`src/lib.rs`).
 
 use pgwal_recv::cli::{self, Action};
-use pgwal_recv::run;
+use pgwal_recv::{measure, run, status};
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
@@ -19,7 +19,13 @@ fn main() {
             println!("{}", cli::version_text());
             0
         }
+        Ok(Action::SubHelp(text)) => {
+            print!("{text}");
+            0
+        }
         Ok(Action::Run(opts)) => run::main(opts),
+        Ok(Action::Measure(opts)) => measure::main(opts),
+        Ok(Action::Status(opts)) => status::main(opts),
         Err(e) => {
             e.print();
             1

@@ -10,6 +10,7 @@ use pgwire_repl::{
     TimelineId, WalSegmentSize, XLogData,
 };
 
+use crate::monitor::Monitor;
 use crate::output::{info, os_error};
 use crate::scan::find_streaming_start;
 use crate::walfile::{fsync_dir, FileError, FileSettings, WalFile};
@@ -71,6 +72,8 @@ pub struct Settings<'a> {
     pub seg: WalSegmentSize,
     /// The system identifier of the first connection: every later one must match.
     pub system_id: u64,
+    /// Lag, rate and counters for the progress line and the metrics.
+    pub monitor: Monitor,
 }
 
 /// Stop requests from signals.
@@ -193,6 +196,7 @@ pub async fn stream_log(
             Err(e) => break Err(e),
         }
     };
+    s.monitor.disconnected();
     // Whatever happened, close the open segment (kept as .partial unless complete).
     let closed = r.close_file();
     if s.files.sync {
@@ -328,6 +332,7 @@ impl Receiver<'_> {
                 f.close()?;
                 if done {
                     self.flushed = self.flushed.max(self.received);
+                    self.s.monitor.flushed(self.flushed);
                 }
                 Ok(())
             }
@@ -352,6 +357,7 @@ impl Receiver<'_> {
                     f.sync()?;
                 }
                 self.flushed = self.received;
+                self.s.monitor.flushed(self.flushed);
             }
         }
         Ok(())
@@ -382,6 +388,8 @@ impl Receiver<'_> {
         })?;
         let sender = stream.sender();
         self.positions(&sender);
+        self.s.monitor.streaming(start, self.tli);
+        self.s.monitor.flushed(self.flushed);
         let mut stopping = false;
         loop {
             let ev = tokio::select! {
@@ -409,6 +417,7 @@ impl Receiver<'_> {
                     if stopping {
                         continue;
                     }
+                    self.s.monitor.xlogdata(&x);
                     if self.write(&x)? {
                         stopping = true;
                         self.close_file()?;
@@ -418,6 +427,7 @@ impl Receiver<'_> {
                     self.positions(&sender);
                 }
                 StreamEvent::Keepalive(k) => {
+                    self.s.monitor.keepalive(&k);
                     if k.reply_requested && !stopping {
                         if self.report_flush {
                             self.flush()?;
@@ -483,6 +493,7 @@ impl Receiver<'_> {
             self.received = at;
             if f.is_complete() {
                 self.close_file()?;
+                self.s.monitor.segment_completed();
                 if self.s.verbose {
                     info(format!("finished segment at {at} (timeline {})", self.tli));
                 }

@@ -3,91 +3,24 @@
 
 use std::time::Duration;
 
-use pgwire_repl::{Client, Config, CreateSlotOptions, Error};
+use pgwire_repl::{Client, CreateSlotOptions};
 
 use crate::cli::Options;
+use crate::connect::{block_on, config, connect, watch_signals};
 use crate::lock::lock_directory;
+use crate::monitor::Monitor;
 use crate::output::{error, info, report};
-use crate::receive::{stream_log, Outcome, Settings, StopSignal};
+use crate::receive::{stream_log, Outcome, Settings};
 use crate::walfile::FileSettings;
 
 /// Runs the archiver and returns the exit code.
 pub fn main(opts: Options) -> i32 {
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            error(format!("could not start the runtime: {e}"));
-            return 1;
-        }
-    };
-    rt.block_on(archive(opts))
-}
-
-/// The connection options: `-d` first, then `-h`, `-p`, `-U` over it, then the environment;
-/// `application_name` defaults to the program name.
-fn config(o: &Options) -> Result<Config, Error> {
-    let mut c = Config::parse(o.dbname.as_deref().unwrap_or(""))?;
-    if let Some(h) = &o.host {
-        c.set("host", h)?;
-    }
-    if let Some(p) = &o.port {
-        c.set("port", p)?;
-    }
-    if let Some(u) = &o.username {
-        c.set("user", u)?;
-    }
-    c.fallback_application_name = Some(crate::output::PROGNAME.to_owned());
-    c.apply_env(|k| std::env::var(k).ok())?;
-    Ok(c)
-}
-
-/// Connects; asks for a password on the terminal when the server wants one we lack (unless
-/// `-w`), as libpq programs do.
-async fn connect(config: &mut Config, o: &Options) -> Result<Client, String> {
-    if o.password_prompt && config.password.is_none() {
-        config.password = crate::prompt::password("Password: ");
-    }
-    match Client::connect(config).await {
-        Err(Error::Auth(msg)) if msg.contains("no password was supplied") && !o.no_password => {
-            match crate::prompt::password("Password: ") {
-                Some(pw) => {
-                    config.password = Some(pw);
-                    Client::connect(config).await.map_err(|e| report(&e))
-                }
-                None => Err(report(&Error::Auth(msg))),
-            }
-        }
-        other => other.map_err(|e| report(&e)),
-    }
-}
-
-fn watch_signals() -> StopSignal {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            crate::output::warning("could not install signal handlers");
-            // Keep the sender: a dropped one would read as a stop request.
-            std::future::pending::<()>().await;
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        let _ = tx.send(true);
-    });
-    StopSignal::new(rx)
+    block_on(archive(opts))
 }
 
 async fn archive(o: Options) -> i32 {
     let mut stop = watch_signals();
+    let monitor = Monitor::default();
     let slot_only = o.create_slot || o.drop_slot;
     let _lock = match (&o.directory, slot_only) {
         (Some(dir), false) => match lock_directory(dir) {
@@ -99,7 +32,8 @@ async fn archive(o: Options) -> i32 {
         },
         _ => None,
     };
-    let mut cfg = match config(&o) {
+    let conn_opts = o.conn();
+    let mut cfg = match config(&conn_opts) {
         Ok(c) => c,
         Err(e) => {
             error(report(&e));
@@ -107,7 +41,7 @@ async fn archive(o: Options) -> i32 {
         }
     };
     // The first connection is not retried: a typo should fail at once.
-    let mut client = match connect(&mut cfg, &o).await {
+    let mut client = match connect(&mut cfg, &conn_opts, true).await {
         Ok(c) => c,
         Err(e) => {
             error(e);
@@ -172,11 +106,50 @@ async fn archive(o: Options) -> i32 {
         },
         seg,
         system_id: sys.system_id,
+        monitor: monitor.clone(),
     };
+    if let Some(addr) = o.metrics_listen {
+        match crate::metrics::start(addr, monitor.clone()).await {
+            Ok(bound) if o.verbose => info(format!("serving metrics at http://{bound}/metrics")),
+            Ok(_) => {}
+            Err(e) => {
+                error(e);
+                return 1;
+            }
+        }
+    }
+    // Aborted when this function returns, so it never outlives the archive.
+    let progress = o
+        .verbose
+        .then(|| AbortOnDrop(tokio::spawn(crate::progress::report(monitor.clone()))));
+    let code = receive_loop(&o, conn_opts, cfg, client, &settings, &mut stop).await;
+    drop(progress);
+    crate::output::clear_status();
+    code
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Streams, and after a failure reconnects every 5 seconds (unless `-n`).
+async fn receive_loop(
+    o: &Options,
+    conn_opts: crate::cli::ConnOptions,
+    mut cfg: pgwire_repl::Config,
+    client: Client,
+    settings: &Settings<'_>,
+    stop: &mut crate::receive::StopSignal,
+) -> i32 {
+    let monitor = &settings.monitor;
     let mut conn = Some(client);
     loop {
         if let Some(client) = conn.as_mut() {
-            match stream_log(client, &settings, &mut stop).await {
+            match stream_log(client, settings, stop).await {
                 Ok(Outcome::Stopped) => return 0,
                 Err(e) => {
                     error(&e.message);
@@ -200,7 +173,8 @@ async fn archive(o: Options) -> i32 {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = stop.wait() => return 0,
         }
-        conn = match connect(&mut cfg, &o).await {
+        monitor.reconnecting();
+        conn = match connect(&mut cfg, &conn_opts, true).await {
             Ok(c) => Some(c),
             Err(e) => {
                 error(e);

@@ -6,6 +6,7 @@ mod diskfull;
 mod errors;
 mod identity;
 mod modes;
+mod monitoring;
 mod resume;
 mod signals;
 mod sync;

@@ -1,0 +1,97 @@
+//! What every subcommand does the same way: the connection options, the password prompt,
+//! the runtime and the stop signals.
+
+use pgwire_repl::{Client, Config, Error};
+
+use crate::cli::ConnOptions;
+use crate::output::{error, report};
+use crate::receive::StopSignal;
+
+/// Runs `main` on a single-threaded runtime and returns its exit code.
+pub fn block_on<F: std::future::Future<Output = i32>>(main: F) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(main),
+        Err(e) => {
+            error(format!("could not start the runtime: {e}"));
+            1
+        }
+    }
+}
+
+/// The connection options: `-d` first, then `-h`, `-p`, `-U` over it, then the environment;
+/// `application_name` defaults to the program name.
+pub fn config(o: &ConnOptions) -> Result<Config, Error> {
+    let mut c = Config::parse(o.dbname.as_deref().unwrap_or(""))?;
+    if let Some(h) = &o.host {
+        c.set("host", h)?;
+    }
+    if let Some(p) = &o.port {
+        c.set("port", p)?;
+    }
+    if let Some(u) = &o.username {
+        c.set("user", u)?;
+    }
+    c.fallback_application_name = Some(crate::output::PROGNAME.to_owned());
+    c.apply_env(|k| std::env::var(k).ok())?;
+    Ok(c)
+}
+
+/// Connects; asks for a password on the terminal when the server wants one we lack (unless
+/// `-w`), as libpq programs do. `replication` false makes a plain SQL connection.
+pub async fn connect(
+    config: &mut Config,
+    o: &ConnOptions,
+    replication: bool,
+) -> Result<Client, String> {
+    let attempt = |c: &Config| {
+        let c = c.clone();
+        async move {
+            if replication {
+                Client::connect(&c).await
+            } else {
+                Client::connect_sql(&c).await
+            }
+        }
+    };
+    if o.password_prompt && config.password.is_none() {
+        config.password = crate::prompt::password("Password: ");
+    }
+    match attempt(config).await {
+        Err(Error::Auth(msg)) if msg.contains("no password was supplied") && !o.no_password => {
+            match crate::prompt::password("Password: ") {
+                Some(pw) => {
+                    config.password = Some(pw);
+                    attempt(config).await.map_err(|e| report(&e))
+                }
+                None => Err(report(&Error::Auth(msg))),
+            }
+        }
+        other => other.map_err(|e| report(&e)),
+    }
+}
+
+/// A stop request on SIGINT or SIGTERM.
+pub fn watch_signals() -> StopSignal {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            crate::output::warning("could not install signal handlers");
+            // Keep the sender: a dropped one would read as a stop request.
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    StopSignal::new(rx)
+}

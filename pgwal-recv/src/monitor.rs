@@ -1,0 +1,111 @@
+//! What the archiver and `measure` know about their stream, shared with the metrics
+//! endpoint and the progress line: a [`LagTracker`] plus counters.
+//!
+//! The receive loop updates it once per message; readers take a [`Snapshot`]. Everything
+//! runs on one thread, so the lock is never contended.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use pgwire_repl::{LagSnapshot, LagTracker, Lsn, PrimaryKeepalive, TimelineId, XLogData};
+
+/// Throughput is averaged over this window.
+pub const RATE_WINDOW: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+pub struct Monitor(Arc<Mutex<State>>);
+
+#[derive(Debug)]
+struct State {
+    tracker: LagTracker,
+    timeline: u32,
+    connected: bool,
+    segments_completed: u64,
+    reconnects: u64,
+    messages: u64,
+    keepalives: u64,
+}
+
+/// One moment's view.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    pub lag: LagSnapshot,
+    pub timeline: u32,
+    pub connected: bool,
+    pub segments_completed: u64,
+    pub reconnects: u64,
+    /// XLogData messages.
+    pub messages: u64,
+    pub keepalives: u64,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor(Arc::new(Mutex::new(State {
+            tracker: LagTracker::new(RATE_WINDOW),
+            timeline: 0,
+            connected: false,
+            segments_completed: 0,
+            reconnects: 0,
+            messages: 0,
+            keepalives: 0,
+        })))
+    }
+}
+
+impl Monitor {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding it cannot leave the counters inconsistent: keep going.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Streaming starts (again) at `start` on `tli`.
+    pub fn streaming(&self, start: Lsn, tli: TimelineId) {
+        let mut s = self.state();
+        s.tracker.begin(start);
+        s.timeline = tli.0;
+        s.connected = true;
+    }
+
+    pub fn disconnected(&self) {
+        self.state().connected = false;
+    }
+
+    pub fn reconnecting(&self) {
+        self.state().reconnects += 1;
+    }
+
+    pub fn segment_completed(&self) {
+        self.state().segments_completed += 1;
+    }
+
+    pub fn xlogdata(&self, x: &XLogData) {
+        let mut s = self.state();
+        s.messages += 1;
+        s.tracker.on_xlogdata(x, Instant::now(), SystemTime::now());
+    }
+
+    pub fn keepalive(&self, k: &PrimaryKeepalive) {
+        let mut s = self.state();
+        s.keepalives += 1;
+        s.tracker.on_keepalive(k, Instant::now(), SystemTime::now());
+    }
+
+    pub fn flushed(&self, lsn: Lsn) {
+        self.state().tracker.on_flushed(lsn);
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = self.state();
+        let lag = s.tracker.snapshot(Instant::now());
+        Snapshot {
+            lag,
+            timeline: s.timeline,
+            connected: s.connected,
+            segments_completed: s.segments_completed,
+            reconnects: s.reconnects,
+            messages: s.messages,
+            keepalives: s.keepalives,
+        }
+    }
+}

@@ -1,0 +1,371 @@
+//! `pgwal-recv status`: the server's own view of its replication, from a plain SQL
+//! connection — what the seed guide's monitor.sh showed: `pg_stat_replication` (with the
+//! flush lag in bytes), the replication slots (with the WAL each retains), and on a standby
+//! its recovery (receive and replay positions, replay lag). Tables, or one JSON object.
+
+use bytes::Bytes;
+use pgwire_repl::protocol::query::QueryResult;
+use pgwire_repl::Client;
+
+use crate::cli::StatusOptions;
+use crate::connect::{block_on, config, connect};
+use crate::output::{bytes, error, report};
+
+const SERVER: &str = "\
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('server_version') AS server_version,
+       CASE WHEN NOT pg_is_in_recovery() THEN pg_current_wal_lsn() END AS current_lsn,
+       pg_last_wal_receive_lsn() AS receive_lsn,
+       pg_last_wal_replay_lsn() AS replay_lsn,
+       CASE WHEN pg_is_in_recovery() THEN now() - pg_last_xact_replay_timestamp() END
+           AS replay_lag,
+       pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint
+           AS replay_lag_bytes,
+       (SELECT status FROM pg_stat_wal_receiver) AS receiver_status,
+       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream";
+
+const REPLICATION: &str = "\
+SELECT application_name,
+       coalesce(host(client_addr), CASE WHEN client_port = -1 THEN 'local' END) AS client,
+       state, sent_lsn, write_lsn, flush_lsn, replay_lsn,
+       write_lag, flush_lag, replay_lag, sync_state,
+       pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                            ELSE pg_current_wal_lsn() END, flush_lsn)::bigint
+           AS flush_lag_bytes
+FROM pg_stat_replication ORDER BY application_name, pid";
+
+const SLOTS: &str = "\
+SELECT slot_name, slot_type, active, restart_lsn, wal_status,
+       pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn()
+                            ELSE pg_current_wal_lsn() END, restart_lsn)::bigint
+           AS retained_bytes
+FROM pg_replication_slots ORDER BY slot_name";
+
+/// Runs `status` and returns the exit code.
+pub fn main(o: StatusOptions) -> i32 {
+    block_on(status(o))
+}
+
+async fn status(o: StatusOptions) -> i32 {
+    let mut cfg = match config(&o.conn) {
+        Ok(c) => c,
+        Err(e) => {
+            error(report(&e));
+            return 1;
+        }
+    };
+    // As PostgreSQL's maintenance commands: the postgres database unless one is named.
+    if cfg.dbname.is_none() {
+        cfg.dbname = Some("postgres".to_owned());
+    }
+    let mut client = match connect(&mut cfg, &o.conn, false).await {
+        Ok(c) => c,
+        Err(e) => {
+            error(e);
+            return 1;
+        }
+    };
+    let mut results = Vec::new();
+    for sql in [SERVER, REPLICATION, SLOTS] {
+        match query(&mut client, sql).await {
+            Ok(r) => results.push(r),
+            Err(e) => {
+                error(e);
+                return 1;
+            }
+        }
+    }
+    let _ = client.close().await;
+    let [server, repl, slots] = &results[..] else {
+        return 1;
+    };
+    if o.json {
+        println!(
+            "{{\"server\":{},\"replication\":{},\"slots\":{}}}",
+            json_rows(server)
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "null".into()),
+            json_array(repl),
+            json_array(slots)
+        );
+    } else {
+        print!("{}", text(server, repl, slots));
+    }
+    0
+}
+
+async fn query(client: &mut Client, sql: &str) -> Result<QueryResult, String> {
+    let mut res = client.simple_query(sql).await.map_err(|e| report(&e))?;
+    if res.len() != 1 {
+        return Err(format!("expected one result set, got {}", res.len()));
+    }
+    Ok(res.remove(0))
+}
+
+fn cell(v: &Option<Bytes>) -> Option<String> {
+    v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// The value of column `name` in row `row`.
+fn get(r: &QueryResult, row: usize, name: &str) -> Option<String> {
+    let col = r.columns.iter().position(|c| c == name)?;
+    r.rows.get(row).and_then(|cells| cell(&cells[col]))
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A column's value as JSON: `*_bytes` as numbers, booleans as booleans, the rest as text.
+fn json_value(column: &str, v: Option<String>) -> String {
+    match v {
+        None => "null".to_owned(),
+        Some(t) if column.ends_with("_bytes") && t.parse::<i64>().is_ok() => t,
+        Some(t) if matches!(column, "active" | "in_recovery") => (t == "t").to_string(),
+        Some(t) => json_string(&t),
+    }
+}
+
+fn json_rows(r: &QueryResult) -> Vec<String> {
+    r.rows
+        .iter()
+        .map(|cells| {
+            let fields: Vec<String> = r
+                .columns
+                .iter()
+                .zip(cells)
+                .map(|(c, v)| format!("{}:{}", json_string(c), json_value(c, cell(v))))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        })
+        .collect()
+}
+
+fn json_array(r: &QueryResult) -> String {
+    format!("[{}]", json_rows(r).join(","))
+}
+
+/// Columns padded to their widest cell; NULL shows as `-`.
+fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("  {}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    out.push_str(&line(
+        widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    ));
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Rows of `r` with the given columns; `*_bytes` columns in human units.
+fn rows(r: &QueryResult, columns: &[&str]) -> Vec<Vec<String>> {
+    (0..r.rows.len())
+        .map(|i| {
+            columns
+                .iter()
+                .map(|c| match get(r, i, c) {
+                    None => "-".to_owned(),
+                    Some(v) if c.ends_with("_bytes") => match v.parse::<i64>() {
+                        Ok(n) if n >= 0 => bytes(n as u64),
+                        _ => v,
+                    },
+                    Some(v) => v,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn text(server: &QueryResult, repl: &QueryResult, slots: &QueryResult) -> String {
+    let g = |name| get(server, 0, name).unwrap_or_else(|| "-".to_owned());
+    let mut out = String::new();
+    if get(server, 0, "in_recovery").as_deref() == Some("t") {
+        out.push_str(&format!(
+            "server: standby (in recovery), PostgreSQL {}\n  receiving from {} ({}), received {}, replayed {}, replay lag {} ({} behind)\n",
+            g("server_version"),
+            g("upstream"),
+            g("receiver_status"),
+            g("receive_lsn"),
+            g("replay_lsn"),
+            g("replay_lag"),
+            get(server, 0, "replay_lag_bytes")
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or_else(|| "-".to_owned(), bytes),
+        ));
+    } else {
+        out.push_str(&format!(
+            "server: primary, PostgreSQL {}, current WAL {}\n",
+            g("server_version"),
+            g("current_lsn")
+        ));
+    }
+    out.push_str("\nreplication connections (pg_stat_replication):\n");
+    if repl.rows.is_empty() {
+        out.push_str("  (none)\n");
+    } else {
+        let cols = [
+            "application_name",
+            "client",
+            "state",
+            "sent_lsn",
+            "write_lsn",
+            "flush_lsn",
+            "replay_lsn",
+            "write_lag",
+            "flush_lag",
+            "replay_lag",
+            "sync_state",
+            "flush_lag_bytes",
+        ];
+        let headers = [
+            "application",
+            "client",
+            "state",
+            "sent",
+            "write",
+            "flush",
+            "replay",
+            "write lag",
+            "flush lag",
+            "replay lag",
+            "sync",
+            "behind",
+        ];
+        out.push_str(&table(&headers, &rows(repl, &cols)));
+    }
+    out.push_str("\nreplication slots:\n");
+    if slots.rows.is_empty() {
+        out.push_str("  (none)\n");
+    } else {
+        let cols = [
+            "slot_name",
+            "slot_type",
+            "active",
+            "restart_lsn",
+            "wal_status",
+            "retained_bytes",
+        ];
+        let headers = [
+            "slot",
+            "type",
+            "active",
+            "restart_lsn",
+            "wal_status",
+            "retained",
+        ];
+        out.push_str(&table(&headers, &rows(slots, &cols)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(columns: &[&str], rows: &[&[Option<&str>]]) -> QueryResult {
+        QueryResult {
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows: rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| v.map(|s| Bytes::from(s.to_owned())))
+                        .collect()
+                })
+                .collect(),
+            tag: None,
+        }
+    }
+
+    #[test]
+    fn json_escapes_and_types() {
+        assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
+        let r = result(
+            &["slot_name", "active", "retained_bytes", "wal_status"],
+            &[&[Some("s\"1"), Some("t"), Some("16777216"), None]],
+        );
+        assert_eq!(
+            json_array(&r),
+            r#"[{"slot_name":"s\"1","active":true,"retained_bytes":16777216,"wal_status":null}]"#
+        );
+    }
+
+    #[test]
+    fn tables_align_and_show_null_as_dash() {
+        let r = result(
+            &[
+                "slot_name",
+                "slot_type",
+                "active",
+                "restart_lsn",
+                "wal_status",
+                "retained_bytes",
+            ],
+            &[
+                &[
+                    Some("archiver"),
+                    Some("physical"),
+                    Some("t"),
+                    Some("0/3000000"),
+                    Some("reserved"),
+                    Some("2500000"),
+                ],
+                &[Some("x"), Some("physical"), Some("f"), None, None, None],
+            ],
+        );
+        let server = result(
+            &["in_recovery", "server_version", "current_lsn"],
+            &[&[Some("f"), Some("15.8"), Some("0/3000148")]],
+        );
+        let out = text(&server, &result(&["application_name"], &[]), &r);
+        let want = "\
+server: primary, PostgreSQL 15.8, current WAL 0/3000148
+
+replication connections (pg_stat_replication):
+  (none)
+
+replication slots:
+  slot      type      active  restart_lsn  wal_status  retained
+  --------  --------  ------  -----------  ----------  --------
+  archiver  physical  t       0/3000000    reserved    2.50 MB
+  x         physical  f       -            -           -
+";
+        assert_eq!(out, want);
+    }
+}
