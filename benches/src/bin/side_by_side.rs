@@ -3,7 +3,12 @@
 //! - catch-up: archive ≥ 1 GB held by a slot, from the slot's start to `--endpos`, with
 //!   `--no-sync` and with the default fsync (wall time, CPU time, peak RSS);
 //! - synchronous standby: pgbench TPS on the primary with each tool as the `--synchronous`
-//!   standby.
+//!   standby;
+//! - the ceiling: `pgwal-recv measure` on the same WAL (streams from the slot to the end
+//!   position and writes nothing), in the `--no-sync` rounds, on PostgreSQL 15+ (it needs
+//!   READ_REPLICATION_SLOT to start at the slot).
+//!
+//! The table starts with the date and the machine (kernel, CPU, cores, memory).
 //!
 //! Both tools run as the same unprivileged user under `/usr/bin/time`, into directories on the
 //! same filesystem. Use `benches/side_by_side.sh`, which builds the release binaries first.
@@ -57,6 +62,8 @@ fn args() -> Result<Args, String> {
 enum Tool {
     Ours,
     Theirs,
+    /// `pgwal-recv measure`: the same stream, nothing written.
+    Measure,
 }
 
 impl Tool {
@@ -64,6 +71,7 @@ impl Tool {
         match self {
             Tool::Ours => "pgwal-recv",
             Tool::Theirs => "pg_receivewal",
+            Tool::Measure => "pgwal-recv measure",
         }
     }
 }
@@ -78,7 +86,7 @@ struct Run {
 
 fn program(pg: &Cluster, tool: Tool, a: &Args) -> PathBuf {
     match tool {
-        Tool::Ours => a.pgwal_recv.clone(),
+        Tool::Ours | Tool::Measure => a.pgwal_recv.clone(),
         Tool::Theirs => pg.bin().tool("pg_receivewal").expect("pg_receivewal"),
     }
 }
@@ -119,15 +127,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
     // One slot per run, all made before the WAL is written: every run starts at the same
     // position and reads the same bytes.
+    let with_measure = !sync && pg.version() >= 150000;
     let mut order = Vec::new();
     for r in 0..a.rounds {
-        let (x, y) = if r % 2 == 0 {
-            (Tool::Ours, Tool::Theirs)
-        } else {
-            (Tool::Theirs, Tool::Ours)
-        };
-        order.push(x);
-        order.push(y);
+        let mut round = vec![Tool::Ours, Tool::Theirs];
+        if with_measure {
+            round.push(Tool::Measure);
+        }
+        if r % 2 == 1 {
+            round.reverse();
+        }
+        order.extend(round);
     }
     for i in 0..order.len() {
         pg.create_physical_slot(&format!("bench_{i}")).unwrap();
@@ -173,17 +183,21 @@ fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
         let dir = pg.scratch_dir(&format!("archive_{i}")).unwrap();
         let stats = pg.scratch_dir("stats").unwrap().join(format!("run_{i}"));
         let mut cmd = timed(pg, *tool, a, &stats);
-        cmd.args([
-            "-D",
-            &dir.display().to_string(),
-            "-S",
-            &format!("bench_{i}"),
-            "-n",
-        ])
-        .args(["-E", &end, "-d", &conninfo]);
-        if !sync {
-            cmd.arg("--no-sync");
+        if *tool == Tool::Measure {
+            cmd.args(["measure", "-S", &format!("bench_{i}")]);
+        } else {
+            cmd.args([
+                "-D",
+                &dir.display().to_string(),
+                "-S",
+                &format!("bench_{i}"),
+                "-n",
+            ]);
+            if !sync {
+                cmd.arg("--no-sync");
+            }
         }
+        cmd.args(["-E", &end, "-d", &conninfo]);
         let status = cmd.stdout(Stdio::null()).status().unwrap();
         assert!(status.success(), "{} failed", tool.name());
         let run = read_stats(&stats);
@@ -297,6 +311,36 @@ fn row(label: &str, ours: f64, theirs: f64, unit: &str, digits: usize) -> String
     )
 }
 
+/// `date, kernel, CPU model, cores, memory` of this machine.
+fn machine() -> String {
+    let out = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse::<f64>().ok())
+        .map_or(0.0, |k| k / 1024.0 / 1024.0);
+    format!(
+        "{}; Linux {}; {model}, {} cores, {mem_gib:.0} GiB",
+        out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        out("uname", &["-r"]),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    )
+}
+
 fn main() {
     let a = match args() {
         Ok(a) => a,
@@ -315,6 +359,8 @@ fn main() {
     .expect("a PostgreSQL server");
     let version = pg.version();
     let mut table = vec![
+        machine(),
+        String::new(),
         format!(
             "PostgreSQL {version}; {} rounds, alternating; medians; ratio = pgwal-recv / pg_receivewal",
             a.rounds
@@ -368,6 +414,19 @@ fn main() {
             "MiB",
             1,
         ));
+        if runs.iter().any(|(t, _)| *t == Tool::Measure) {
+            let mw = pick(Tool::Measure, |r| r.wall);
+            let rate = |secs: f64| mb as f64 * 1.048_576 / secs;
+            table.push(format!(
+                "| catch-up {mb} MB: `pgwal-recv measure` (no writes), wall | {mw:.2} s | — | ceiling |"
+            ));
+            table.push(format!(
+                "| archiver --no-sync rate ÷ measure rate | {:.0} MB/s | {:.0} MB/s (measure) | {:.2}× |",
+                rate(w.0),
+                rate(mw),
+                mw / w.0
+            ));
+        }
     }
     if a.only.as_deref() == Some("catch-up") {
         println!("{}", table.join("\n"));
@@ -418,6 +477,7 @@ fn main() {
                     tps.1.push(t);
                     rss.1.push(run.rss_kib);
                 }
+                Tool::Measure => {}
             }
         }
     }
