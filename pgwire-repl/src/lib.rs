@@ -11,6 +11,7 @@
 //! - [`lsn`]: `Lsn`, `TimelineId`, WAL segment math and segment file names.
 //! - [`timestamp`]: PostgreSQL wire timestamps ↔ `SystemTime`.
 //! - [`error`]: the one public [`Error`] type.
+//! - [`lag`]: [`LagTracker`], lag in bytes and time and throughput, fed from the stream.
 //! - [`protocol`]: the sans-IO core — framing with length caps, backend, frontend and
 //!   replication messages, command texts and result parsing, and the state machines for
 //!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
