@@ -85,12 +85,22 @@ fn measure_reports_the_wal_from_the_slot_to_endpos_and_leaves_the_slot() {
 }
 
 #[test]
-fn measure_for_a_duration_prints_a_line_every_second() {
+fn measure_for_a_duration_prints_a_line_every_second_and_serves_metrics() {
     let pg = cluster(&[]);
-    let out = run(
-        bin().args(["measure", "--duration", "3", "-d", &conninfo(&pg)]),
-        Duration::from_secs(30),
-    );
+    let port = free_port();
+    let child = bin()
+        .args(["measure", "--duration", "3", "-d", &conninfo(&pg)])
+        .args(["--metrics-listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let m = wait_metrics(port, "measure connected", |m| {
+        metric(m, "pgwal_recv_connected") == 1.0
+    });
+    assert_eq!(metric(&m, "pgwal_recv_flushed_lsn"), 0.0, "{m:?}");
+    assert!(metric(&m, "pgwal_recv_server_wal_end_lsn") > 0.0, "{m:?}");
+    let out = wait_output(child, Duration::from_secs(30));
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout
@@ -110,29 +120,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The metrics page, as name → value.
-fn scrape(port: u16) -> Vec<(String, f64)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+/// The metrics page, as name → value; `None` while nothing listens.
+fn scrape(port: u16) -> Option<Vec<(String, f64)>> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
+        .ok()?;
     let mut body = String::new();
-    s.read_to_string(&mut body).unwrap();
+    s.read_to_string(&mut body).ok()?;
     assert!(body.starts_with("HTTP/1.1 200 OK\r\n"), "{body}");
     assert!(
         body.contains("Content-Type: application/openmetrics-text"),
         "{body}"
     );
-    body.split("\r\n\r\n")
-        .nth(1)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| {
-            let (k, v) = l.rsplit_once(' ').unwrap();
-            (k.to_owned(), v.parse().unwrap())
-        })
-        .collect()
+    Some(
+        body.split("\r\n\r\n")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').unwrap();
+                (k.to_owned(), v.parse().unwrap())
+            })
+            .collect(),
+    )
 }
 
 fn metric(m: &[(String, f64)], name: &str) -> f64 {
@@ -142,6 +154,7 @@ fn metric(m: &[(String, f64)], name: &str) -> f64 {
         .1
 }
 
+/// Scrapes until `cond` holds (nothing listening counts as not yet).
 fn wait_metrics(
     port: u16,
     what: &str,
@@ -150,10 +163,13 @@ fn wait_metrics(
     let began = Instant::now();
     loop {
         let m = scrape(port);
-        if cond(&m) {
+        if let Some(m) = m.filter(|m| cond(m)) {
             return m;
         }
-        assert!(began.elapsed() < Duration::from_secs(60), "{what}: {m:?}");
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -302,4 +318,33 @@ fn status_lists_the_archiver_its_slot_and_a_standby() {
         assert!(text.starts_with("server: standby (in recovery)"), "{text}");
     }
     drop(ar);
+}
+
+/// On a terminal (`script` gives it a pseudo-terminal), `-v` rewrites one progress line.
+#[test]
+fn verbose_progress_rewrites_one_line_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: no script(1)");
+        return;
+    }
+    let pg = cluster(&[]);
+    let dir = TempDir::new("tty");
+    let inner = format!(
+        "timeout -s INT 4 {} -D {} -v -d \"{}\"",
+        env!("CARGO_BIN_EXE_pgwal-recv"),
+        dir.arg(),
+        conninfo(&pg)
+    );
+    let out = run(
+        std::process::Command::new("script").args(["-qec", &inner, "/dev/null"]),
+        Duration::from_secs(30),
+    );
+    let tty = String::from_utf8_lossy(&out.stdout);
+    let rewrites = tty.matches("\r\x1b[Kpgwal-recv: ").count();
+    assert!(rewrites >= 2, "{tty:?}");
+    assert!(tty.contains(" MB/s, lag "), "{tty:?}");
 }
