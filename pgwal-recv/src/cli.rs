@@ -699,6 +699,15 @@ fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
     Ok(o)
 }
 
+/// The connection options' help, the same in every subcommand.
+const CONNECTION_HELP: &str = "  -d, --dbname=CONNSTR   connection string
+  -h, --host=HOSTNAME    database server host or socket directory
+  -p, --port=PORT        database server port number
+  -U, --username=NAME    connect as specified database user
+  -w, --no-password      never prompt for password
+  -W, --password         force password prompt (should happen automatically)
+";
+
 /// `--help`, modelled on `pg_receivewal --help`.
 pub fn help_text() -> String {
     format!(
@@ -725,13 +734,7 @@ Options:
   -?, --help             show this help, then exit
 
 Connection options:
-  -d, --dbname=CONNSTR   connection string
-  -h, --host=HOSTNAME    database server host or socket directory
-  -p, --port=PORT        database server port number
-  -U, --username=NAME    connect as specified database user
-  -w, --no-password      never prompt for password
-  -W, --password         force password prompt (should happen automatically)
-
+{CONNECTION_HELP}
 Optional actions:
       --create-slot      create a new replication slot (for the slot's name see --slot)
       --drop-slot        drop the replication slot (for the slot's name see --slot)
@@ -773,13 +776,7 @@ Without --slot, streaming starts at the start of the server's current segment.
 Rates are in MB/s (10^6 bytes). Lag: see the README. Stop with Ctrl-C for the summary.
 
 Connection options:
-  -d, --dbname=CONNSTR   connection string
-  -h, --host=HOSTNAME    database server host or socket directory
-  -p, --port=PORT        database server port number
-  -U, --username=NAME    connect as specified database user
-  -w, --no-password      never prompt for password
-  -W, --password         force password prompt (should happen automatically)
-"
+{CONNECTION_HELP}"
     )
 }
 
@@ -798,13 +795,7 @@ Options:
   -?, --help             show this help, then exit
 
 Connection options (a plain SQL connection; the database defaults to postgres):
-  -d, --dbname=CONNSTR   connection string
-  -h, --host=HOSTNAME    database server host or socket directory
-  -p, --port=PORT        database server port number
-  -U, --username=NAME    connect as specified database user
-  -w, --no-password      never prompt for password
-  -W, --password         force password prompt (should happen automatically)
-"
+{CONNECTION_HELP}"
     )
 }
 

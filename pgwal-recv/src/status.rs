@@ -212,6 +212,18 @@ fn rows(r: &QueryResult, columns: &[&str]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// A titled table of `columns` (name in the result, header), or `(none)`.
+fn section(out: &mut String, title: &str, r: &QueryResult, columns: &[(&str, &str)]) {
+    out.push_str(&format!("\n{title}:\n"));
+    if r.rows.is_empty() {
+        out.push_str("  (none)\n");
+        return;
+    }
+    let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let headers: Vec<&str> = columns.iter().map(|c| c.1).collect();
+    out.push_str(&table(&headers, &rows(r, &names)));
+}
+
 fn text(server: &QueryResult, repl: &QueryResult, slots: &QueryResult) -> String {
     let g = |name| get(server, 0, name).unwrap_or_else(|| "-".to_owned());
     let mut out = String::new();
@@ -235,62 +247,38 @@ fn text(server: &QueryResult, repl: &QueryResult, slots: &QueryResult) -> String
             g("current_lsn")
         ));
     }
-    out.push_str("\nreplication connections (pg_stat_replication):\n");
-    if repl.rows.is_empty() {
-        out.push_str("  (none)\n");
-    } else {
-        let cols = [
-            "application_name",
-            "client",
-            "state",
-            "sent_lsn",
-            "write_lsn",
-            "flush_lsn",
-            "replay_lsn",
-            "write_lag",
-            "flush_lag",
-            "replay_lag",
-            "sync_state",
-            "flush_lag_bytes",
-        ];
-        let headers = [
-            "application",
-            "client",
-            "state",
-            "sent",
-            "write",
-            "flush",
-            "replay",
-            "write lag",
-            "flush lag",
-            "replay lag",
-            "sync",
-            "behind",
-        ];
-        out.push_str(&table(&headers, &rows(repl, &cols)));
-    }
-    out.push_str("\nreplication slots:\n");
-    if slots.rows.is_empty() {
-        out.push_str("  (none)\n");
-    } else {
-        let cols = [
-            "slot_name",
-            "slot_type",
-            "active",
-            "restart_lsn",
-            "wal_status",
-            "retained_bytes",
-        ];
-        let headers = [
-            "slot",
-            "type",
-            "active",
-            "restart_lsn",
-            "wal_status",
-            "retained",
-        ];
-        out.push_str(&table(&headers, &rows(slots, &cols)));
-    }
+    section(
+        &mut out,
+        "replication connections (pg_stat_replication)",
+        repl,
+        &[
+            ("application_name", "application"),
+            ("client", "client"),
+            ("state", "state"),
+            ("sent_lsn", "sent"),
+            ("write_lsn", "write"),
+            ("flush_lsn", "flush"),
+            ("replay_lsn", "replay"),
+            ("write_lag", "write lag"),
+            ("flush_lag", "flush lag"),
+            ("replay_lag", "replay lag"),
+            ("sync_state", "sync"),
+            ("flush_lag_bytes", "behind"),
+        ],
+    );
+    section(
+        &mut out,
+        "replication slots",
+        slots,
+        &[
+            ("slot_name", "slot"),
+            ("slot_type", "type"),
+            ("active", "active"),
+            ("restart_lsn", "restart_lsn"),
+            ("wal_status", "wal_status"),
+            ("retained_bytes", "retained"),
+        ],
+    );
     out
 }
 
