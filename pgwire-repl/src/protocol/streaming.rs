@@ -8,7 +8,11 @@
 //!    skips COPY and sends that result set at once ([`CopyBoth::already_ended`]).
 //! 2. **Client stop**: we send CopyDone; the server may still send CopyData, then CopyDone,
 //!    CommandComplete, ReadyForQuery.
-//! 3. **Server end** without a next timeline (shutdown): as 1 without the result set.
+//! 3. **Server end** without a next timeline: as 1 without the result set — or, when a
+//!    walsender shuts down with everything sent (`WalSndDone`), a bare CommandComplete
+//!    (`COPY 0`) in the middle of COPY BOTH, with no CopyDone before it and no
+//!    ReadyForQuery after it (the server process exits). libpq ends the COPY on it, and so
+//!    do we: the stream ends at once.
 //!
 //! An ErrorResponse at any point is the server's error, returned as [`Error::Db`].
 
@@ -126,6 +130,19 @@ impl CopyBoth {
         false
     }
 
+    /// How a stream ends without a timeline switch: stopped if we asked, else by the server.
+    fn no_switch_end(&self) -> StreamEnd {
+        if self.stop_requested {
+            StreamEnd::Stopped {
+                last_received: self.last_received,
+            }
+        } else {
+            StreamEnd::ServerEnded {
+                last_received: self.last_received,
+            }
+        }
+    }
+
     /// Feeds one message (ParameterStatus and NoticeResponse are the caller's business).
     pub fn handle(&mut self, msg: BackendMessage) -> Result<Handled> {
         if let BackendMessage::ErrorResponse(e) = msg {
@@ -153,6 +170,12 @@ impl CopyBoth {
             (Phase::ClientDone, BackendMessage::CopyDone) => {
                 self.phase = Phase::Results(Box::default());
             }
+            // A walsender shutting down after sending everything: no CopyDone, and the
+            // process exits without ReadyForQuery.
+            (Phase::Streaming | Phase::ClientDone, BackendMessage::CommandComplete(_)) => {
+                self.phase = Phase::Ended(None);
+                out.event = Some(StreamEvent::End(self.no_switch_end()));
+            }
             (Phase::Results(q), msg) => {
                 let step = q.handle(msg);
                 if step.is_err() {
@@ -171,12 +194,7 @@ impl CopyBoth {
                             next_timeline: s.next_timeline,
                             next_start: s.next_start,
                         },
-                        None if self.stop_requested => StreamEnd::Stopped {
-                            last_received: self.last_received,
-                        },
-                        None => StreamEnd::ServerEnded {
-                            last_received: self.last_received,
-                        },
+                        None => self.no_switch_end(),
                     };
                     self.phase = Phase::Ended(None);
                     out.event = Some(StreamEvent::End(end));

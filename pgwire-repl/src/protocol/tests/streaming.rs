@@ -154,6 +154,26 @@ fn server_ends_without_next_timeline() {
     );
 }
 
+/// PostgreSQL's WalSndDone: a walsender stopping for a shutdown with everything sent sends
+/// CommandComplete (`COPY 0`) straight away and exits.
+#[test]
+fn bare_command_complete_ends_the_stream() {
+    let mut c = CopyBoth::new(START);
+    c.handle(wal(0x0300_0000, 4)).unwrap();
+    let end = ended(c.handle(complete("COPY 0")).unwrap());
+    assert_eq!(
+        end,
+        StreamEnd::ServerEnded {
+            last_received: Lsn(0x0300_0004)
+        }
+    );
+    // After our own CopyDone it reads as the stop we asked for.
+    let mut c = CopyBoth::new(START);
+    c.request_stop();
+    let end = ended(c.handle(complete("COPY 0")).unwrap());
+    assert!(matches!(end, StreamEnd::Stopped { .. }), "{end:?}");
+}
+
 #[test]
 fn error_response_mid_stream() {
     let mut c = CopyBoth::new(START);
@@ -194,7 +214,6 @@ fn copy_data_after_copy_done_is_a_protocol_error() {
 fn unexpected_messages_while_streaming() {
     for msg in [
         BackendMessage::ReadyForQuery(b'I'),
-        complete("START_STREAMING"),
         BackendMessage::CopyBothResponse,
         row_desc(&["a"]),
     ] {
