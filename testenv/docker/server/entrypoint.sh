@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Entrypoint of both PostgreSQL services (mounted at /lab). A server whose data directory is
+# empty and whose environment names a CLONE_FROM service (the standby) starts as a clone of
+# it, made by clone.sh; then, and in every other case, the image's own entrypoint takes over:
+# it runs initdb on an empty data directory (the primary) and starts postgres as the postgres
+# user. AUTO_CLONE=0 turns the cloning off (scripts/setup-replication.sh then does it).
+set -euo pipefail
+
+here=$(dirname "$0")
+
+if [ "${1:-}" = postgres ] \
+    && [ ! -s "${PGDATA:?PGDATA is not set}/PG_VERSION" ] \
+    && [ -n "${CLONE_FROM:-}" ] \
+    && [ "${AUTO_CLONE:-1}" = 1 ]; then
+    "$here/clone.sh" "$CLONE_FROM" "${CLONE_SLOT:?CLONE_SLOT must name a slot on $CLONE_FROM}"
+fi
+
+exec docker-entrypoint.sh "$@"
