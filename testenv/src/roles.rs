@@ -139,7 +139,7 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-fn quote_hba(s: &str) -> String {
+pub(crate) fn quote_hba(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         s.to_string()
     } else {

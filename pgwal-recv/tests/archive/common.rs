@@ -95,6 +95,20 @@ pub fn cluster(extra: &[&str]) -> Cluster {
     Cluster::start(o).unwrap_or_else(|e| panic!("could not start PostgreSQL: {e}"))
 }
 
+/// Whether the archiver, given an empty directory, starts at its slot's `restart_lsn`: only
+/// from PostgreSQL 15 (READ_REPLICATION_SLOT); before, it starts at the server's current
+/// position, as pg_receivewal does. Tests that rely on it call this first and say SKIPPED.
+pub fn starts_at_the_slot(test: &str) -> bool {
+    let version = testenv::PgBin::get().unwrap().version();
+    if version < 15 {
+        eprintln!(
+            "SKIPPED {test} on PostgreSQL {version}: from an empty directory the archiver starts \
+             at the slot's restart_lsn only on 15+ (READ_REPLICATION_SLOT)"
+        );
+    }
+    version >= 15
+}
+
 /// The conninfo of the trust replication role.
 pub fn conninfo(pg: &Cluster) -> String {
     pg.conninfo(testenv::roles::REPL_TRUST.name, None)

