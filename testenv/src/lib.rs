@@ -65,6 +65,7 @@ mod bin;
 mod clone;
 mod cluster;
 mod conninfo;
+pub mod demo;
 mod error;
 mod json;
 pub mod lab;

