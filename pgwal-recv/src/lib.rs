@@ -10,6 +10,7 @@
 //! - `connect`: connection options, password prompt, runtime and signals (every subcommand)
 //! - `receive`: one connection's streaming: start position, history files, timelines
 //! - `walfile`: one segment file: preallocated `.partial`, durable rename
+//! - `writer`: the segment writer, on a thread of its own fed in stream order
 //! - `zfile`: gzip, lz4 and zstd segment streams
 //! - `scan`: the archive directory's newest segment (where to resume)
 //! - `lock`: one archiver per directory
@@ -35,4 +36,5 @@ pub mod run;
 pub mod scan;
 pub mod status;
 pub mod walfile;
+pub mod writer;
 pub mod zfile;

@@ -13,7 +13,8 @@ use pgwire_repl::{
 use crate::monitor::Monitor;
 use crate::output::{info, os_error};
 use crate::scan::find_streaming_start;
-use crate::walfile::{fsync_dir, FileError, FileSettings, WalFile};
+use crate::walfile::{fsync_dir, FileError, FileSettings};
+use crate::writer::{SegmentWriter, WriterSettings};
 
 /// Why receiving stopped.
 #[derive(Debug)]
@@ -102,11 +103,13 @@ impl StopSignal {
 struct Receiver<'a> {
     s: &'a Settings<'a>,
     tli: TimelineId,
-    file: Option<WalFile>,
+    /// Writes the segment files, in order (on a thread of its own unless --synchronous).
+    writer: SegmentWriter,
+    /// Bytes of the open segment sent to the writer; `None` when no segment is open.
+    open: Option<u32>,
     /// The position after the last byte received (`blockpos`).
     received: Lsn,
-    /// Reported as flushed (only with a slot or --synchronous).
-    flushed: Lsn,
+    /// Flush positions are reported only with a slot or --synchronous.
     report_flush: bool,
 }
 
@@ -139,12 +142,22 @@ pub async fn stream_log(
             "starting timeline {tli} is not present in the server"
         )));
     }
+    let writer = SegmentWriter::new(
+        WriterSettings {
+            dir: s.dir.to_owned(),
+            files: s.files,
+            verbose: s.verbose,
+            monitor: s.monitor.clone(),
+            threaded: !s.synchronous,
+        },
+        start,
+    )?;
     let mut r = Receiver {
         s,
         tli,
-        file: None,
+        writer,
+        open: None,
         received: start,
-        flushed: start,
         report_flush: s.slot.is_some() || s.synchronous,
     };
     let res = loop {
@@ -325,40 +338,29 @@ async fn fetch_history(
 }
 
 impl Receiver<'_> {
+    /// Closes the open segment (kept `.partial`) once everything before is written.
     fn close_file(&mut self) -> Result<(), ReceiveError> {
-        match self.file.take() {
-            Some(f) => {
-                let done = f.is_complete();
-                f.close()?;
-                if done {
-                    self.flushed = self.flushed.max(self.received);
-                    self.s.monitor.flushed(self.flushed);
-                }
-                Ok(())
-            }
-            None => Ok(()),
-        }
+        self.open = None;
+        self.writer.close()?;
+        Ok(())
     }
 
     fn positions(&self, sender: &StreamSender) {
         let flush = if self.report_flush {
-            self.flushed
+            self.writer.flushed()
         } else {
             Lsn::INVALID
         };
-        sender.set_positions(self.received, flush, Lsn::INVALID);
+        // Written means handed to the OS: the writer may still be behind what arrived.
+        let write = self.writer.written().min(self.received);
+        sender.set_positions(write, flush, Lsn::INVALID);
     }
 
-    /// fsyncs the open file if it holds unflushed WAL, and advances the flush position.
+    /// Waits for the writer, fsyncs the open file if it holds unflushed WAL, and advances
+    /// the flush position.
     fn flush(&mut self) -> Result<(), ReceiveError> {
-        if self.flushed < self.received {
-            if let Some(f) = self.file.as_mut() {
-                if self.s.files.sync {
-                    f.sync()?;
-                }
-                self.flushed = self.received;
-                self.s.monitor.flushed(self.flushed);
-            }
+        if self.writer.flushed() < self.received {
+            self.writer.sync()?;
         }
         Ok(())
     }
@@ -389,13 +391,21 @@ impl Receiver<'_> {
         let sender = stream.sender();
         self.positions(&sender);
         self.s.monitor.streaming(start, self.tli);
-        self.s.monitor.flushed(self.flushed);
+        self.s.monitor.flushed(self.writer.flushed());
         let mut stopping = false;
+        // The writer moves on between messages: refresh the positions the status updates
+        // report (a second is fresh enough for pg_stat_replication).
+        let mut refresh = tokio::time::interval(Duration::from_secs(1));
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let ev = tokio::select! {
                 biased;
                 _ = stop.wait(), if !stopping => None,
                 ev = stream.recv() => Some(ev),
+                _ = refresh.tick() => {
+                    self.positions(&sender);
+                    continue;
+                }
             };
             let ev = match ev {
                 None => {
@@ -446,7 +456,7 @@ impl Receiver<'_> {
             // --synchronous: once what has arrived is written, fsync and report at once.
             if self.s.synchronous
                 && !stopping
-                && self.flushed < self.received
+                && self.writer.flushed() < self.received
                 && !stream.has_buffered_message()
             {
                 self.flush()?;
@@ -456,15 +466,15 @@ impl Receiver<'_> {
         }
     }
 
-    /// Writes one XLogData, split at segment boundaries. Returns true when --endpos has
-    /// been passed and streaming should stop.
+    /// Hands one XLogData to the writer, split at segment boundaries (zero-copy slices).
+    /// Returns true when --endpos has been passed and streaming should stop.
     fn write(&mut self, x: &XLogData) -> Result<bool, ReceiveError> {
         let seg = self.s.seg;
         let mut at = x.wal_start;
-        let mut data = &x.data[..];
-        while !data.is_empty() {
+        let mut done = 0;
+        while done < x.data.len() {
             let offset = seg.offset_of(at);
-            match &self.file {
+            match self.open {
                 None if offset != 0 => {
                     return Err(ReceiveError::retry(format!(
                         "received write-ahead log record for offset {offset} with no file open"
@@ -472,34 +482,29 @@ impl Receiver<'_> {
                 }
                 None => {
                     let name = seg.file_name(self.tli, seg.segment_of(at));
-                    self.file = Some(WalFile::open(self.s.dir, &name, self.s.files)?);
+                    self.writer.open(name, at)?;
                 }
-                Some(f) if f.pos() != offset => {
+                Some(pos) if pos != offset => {
                     return Err(ReceiveError::retry(format!(
-                        "got WAL data offset {offset:08x}, expected {:08x}",
-                        f.pos()
+                        "got WAL data offset {offset:08x}, expected {pos:08x}"
                     )))
                 }
                 Some(_) => {}
             }
             let room = (seg.bytes() - offset) as usize;
-            let n = room.min(data.len());
-            let Some(f) = self.file.as_mut() else {
-                return Err(ReceiveError::retry("no segment file open"));
-            };
-            f.write(&data[..n])?;
-            data = &data[n..];
+            let n = room.min(x.data.len() - done);
             at = Lsn(at.0 + n as u64);
+            self.writer.write(x.data.slice(done..done + n), at)?;
+            done += n;
             self.received = at;
-            if f.is_complete() {
-                self.close_file()?;
-                self.s.monitor.segment_completed();
-                if self.s.verbose {
-                    info(format!("finished segment at {at} (timeline {})", self.tli));
-                }
+            if n == room {
+                self.open = None;
+                self.writer.complete(self.tli)?;
                 if self.s.endpos.is_some_and(|e| e < at) {
                     return Ok(true);
                 }
+            } else {
+                self.open = Some(offset + n as u32);
             }
         }
         Ok(self.s.endpos.is_some_and(|e| e < self.received))

@@ -19,7 +19,7 @@ use crate::output::{info, os_error};
 use crate::zfile::Encoder;
 
 /// A failed file operation, with the text to print.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FileError(pub String);
 
 impl std::fmt::Display for FileError {
