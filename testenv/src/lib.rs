@@ -39,6 +39,7 @@
 //! - `sql`: running SQL through `psql`
 //! - `wal`: slots, LSNs, segment switches, generating WAL, reading `pg_wal`
 //! - `standby`: streaming standbys and promotion
+//! - `ssl`: TLS on a test server (certificate files, `ssl = on`) and extra `pg_hba.conf` lines
 //! - `clone`: a base backup without `pg_basebackup` (backup functions and a file copy)
 //! - `lab`: the primary/standby lab behind the `testenv` program (`src/main.rs`)
 //! - `npm`: server builds from the npm registry, cached
@@ -75,6 +76,7 @@ mod os_user;
 mod process;
 pub mod roles;
 mod sql;
+mod ssl;
 mod standby;
 mod tempdir;
 mod wait;

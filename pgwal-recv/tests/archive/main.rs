@@ -12,3 +12,4 @@ mod resume;
 mod signals;
 mod sync;
 mod timeline;
+mod tls;

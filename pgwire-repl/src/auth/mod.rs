@@ -1,13 +1,23 @@
 //! Client authentication steps, sans-IO: each server `Authentication` request in, the
 //! answer written into a buffer. `postgres-protocol` does the cryptography.
 //!
-//! Supported: trust (nothing to do), cleartext password, MD5, SCRAM-SHA-256. Everything else
+//! Supported: trust (nothing to do), cleartext password, MD5, SCRAM-SHA-256 and, over TLS,
+//! SCRAM-SHA-256-PLUS with `tls-server-end-point` channel binding. Everything else
 //! (Kerberos, GSSAPI, SSPI, a SASL offer without SCRAM-SHA-256) is an error naming it.
+//!
+//! The mechanism follows libpq: over TLS, with `channel_binding` other than `disable` and
+//! SCRAM-SHA-256-PLUS offered, the PLUS variant; else SCRAM-SHA-256. With
+//! `channel_binding=require`, a plaintext connection, an offer without PLUS or a non-SASL
+//! request fails before any credential is sent, and an AuthenticationOk that did not come
+//! at the end of a bound exchange is refused.
 
+mod channel_binding;
 mod scram;
 
 use bytes::BytesMut;
+use postgres_protocol::authentication::sasl::ChannelBinding;
 
+pub use channel_binding::{tls_server_end_point, ChannelBindingMode, TlsBinding};
 pub use scram::ScramClient;
 
 use crate::error::{Error, Result};
@@ -21,6 +31,8 @@ pub enum AuthMethod {
     Cleartext,
     Md5,
     ScramSha256,
+    /// SCRAM-SHA-256-PLUS: SCRAM bound to the TLS channel.
+    ScramSha256Plus,
 }
 
 /// Answers the server's authentication requests for one connection attempt.
@@ -29,6 +41,8 @@ pub struct Authenticator {
     password: Option<Vec<u8>>,
     scram: Option<ScramClient>,
     method: AuthMethod,
+    binding_mode: ChannelBindingMode,
+    tls: TlsBinding,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -36,6 +50,8 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("user", &self.user)
             .field("method", &self.method)
+            .field("binding_mode", &self.binding_mode)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -50,13 +66,34 @@ pub enum AuthStep {
 }
 
 impl Authenticator {
+    /// For a connection without TLS and the default `channel_binding=prefer`.
     pub fn new(user: &str, password: Option<&str>) -> Authenticator {
         Authenticator {
             user: user.to_owned(),
             password: password.map(|p| p.as_bytes().to_vec()),
             scram: None,
             method: AuthMethod::Trust,
+            binding_mode: ChannelBindingMode::default(),
+            tls: TlsBinding::NoTls,
         }
+    }
+
+    /// Sets the `channel_binding` mode and what the transport offers to bind to.
+    pub fn channel_binding(mut self, mode: ChannelBindingMode, tls: TlsBinding) -> Authenticator {
+        self.binding_mode = mode;
+        self.tls = tls;
+        self
+    }
+
+    fn require_binding(&self) -> Result<()> {
+        if self.binding_mode != ChannelBindingMode::Require {
+            return Ok(());
+        }
+        Err(Error::Auth(if self.tls.is_tls() {
+            "channel binding required but not supported by server's authentication request".into()
+        } else {
+            "channel binding required, but SSL not in use".into()
+        }))
     }
 
     fn password(&self, method: &str) -> Result<&[u8]> {
@@ -71,6 +108,14 @@ impl Authenticator {
     pub fn handle(&mut self, req: Authentication, dst: &mut BytesMut) -> Result<AuthStep> {
         match req {
             Authentication::Ok => {
+                if self.binding_mode == ChannelBindingMode::Require
+                    && self.method != AuthMethod::ScramSha256Plus
+                {
+                    return Err(Error::Auth(
+                        "channel binding required, but server authenticated client without channel binding"
+                            .into(),
+                    ));
+                }
                 if let Some(scram) = &self.scram {
                     // A server that skips SASLFinal has not proved it knows the password.
                     if !scram.is_finished() {
@@ -83,11 +128,13 @@ impl Authenticator {
                 return Ok(AuthStep::Done(self.method));
             }
             Authentication::CleartextPassword => {
+                self.require_binding()?;
                 let pw = self.password("password")?;
                 frontend::password(pw, dst)?;
                 self.method = AuthMethod::Cleartext;
             }
             Authentication::Md5Password { salt } => {
+                self.require_binding()?;
                 let pw = self.password("MD5")?;
                 let hash =
                     postgres_protocol::authentication::md5_hash(self.user.as_bytes(), pw, salt);
@@ -98,16 +145,51 @@ impl Authenticator {
                 if self.scram.is_some() {
                     return Err(Error::protocol("a second SASL authentication request"));
                 }
-                if !mechanisms.iter().any(|m| m == scram::MECHANISM) {
+                let offers = |m: &str| mechanisms.iter().any(|o| o == m);
+                let plus = self.binding_mode != ChannelBindingMode::Disable
+                    && offers(scram::MECHANISM_PLUS);
+                let (mechanism, binding, method) = if let (true, TlsBinding::ServerEndPoint(data)) =
+                    (plus, &self.tls)
+                {
+                    (
+                        scram::MECHANISM_PLUS,
+                        ChannelBinding::tls_server_end_point(data.clone()),
+                        AuthMethod::ScramSha256Plus,
+                    )
+                } else if let (true, TlsBinding::Unavailable(why)) = (plus, &self.tls) {
+                    return Err(Error::Auth(format!(
+                        "could not compute channel binding data: {why}"
+                    )));
+                } else if !offers(scram::MECHANISM) {
                     return Err(Error::Auth(format!(
                         "the server requested unsupported SASL mechanisms: {}",
                         mechanisms.join(", ")
                     )));
-                }
-                let scram = ScramClient::new(self.password("SCRAM-SHA-256")?);
-                frontend::sasl_initial_response(scram::MECHANISM, scram.client_first(), dst)?;
+                } else if self.binding_mode == ChannelBindingMode::Require {
+                    return Err(Error::Auth(if self.tls.is_tls() {
+                        "channel binding is required, but server did not offer an authentication method that supports channel binding".into()
+                    } else {
+                        "channel binding required, but SSL not in use".into()
+                    }));
+                } else if self.tls.is_tls() && self.binding_mode != ChannelBindingMode::Disable {
+                    // We could bind but the server did not offer to: "y" lets a server that
+                    // does support it see that the offer was stripped.
+                    (
+                        scram::MECHANISM,
+                        ChannelBinding::unrequested(),
+                        AuthMethod::ScramSha256,
+                    )
+                } else {
+                    (
+                        scram::MECHANISM,
+                        ChannelBinding::unsupported(),
+                        AuthMethod::ScramSha256,
+                    )
+                };
+                let scram = ScramClient::with_binding(self.password("SCRAM-SHA-256")?, binding);
+                frontend::sasl_initial_response(mechanism, scram.client_first(), dst)?;
                 self.scram = Some(scram);
-                self.method = AuthMethod::ScramSha256;
+                self.method = method;
             }
             Authentication::SaslContinue(data) => {
                 let scram = self
@@ -123,7 +205,10 @@ impl Authenticator {
                     .ok_or_else(|| Error::protocol("SASLFinal without a SASL exchange"))?
                     .server_final(&data)?;
             }
-            Authentication::KerberosV5 => return Err(unsupported("Kerberos V5")),
+            Authentication::KerberosV5 => {
+                self.require_binding()?;
+                return Err(unsupported("Kerberos V5"));
+            }
             Authentication::Gss | Authentication::GssContinue(_) => {
                 return Err(unsupported("GSSAPI"))
             }
@@ -137,4 +222,139 @@ fn unsupported(method: &str) -> Error {
     Error::Auth(format!(
         "the server requested {method} authentication, which is not supported"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sasl(mechs: &[&str]) -> Authentication {
+        Authentication::Sasl(mechs.iter().map(|m| m.to_string()).collect())
+    }
+
+    fn auth(mode: ChannelBindingMode, tls: TlsBinding) -> Authenticator {
+        Authenticator::new("alice", Some("pw")).channel_binding(mode, tls)
+    }
+
+    /// The mechanism and GS2 header of the SASLInitialResponse written.
+    fn initial(dst: &BytesMut) -> (String, String) {
+        // 'p', length, mechanism\0, data length, data.
+        let body = &dst[5..];
+        let nul = body.iter().position(|&b| b == 0).unwrap();
+        let mech = String::from_utf8(body[..nul].to_vec()).unwrap();
+        let data = String::from_utf8(body[nul + 5..].to_vec()).unwrap();
+        let header = data.split("n=").next().unwrap().to_owned();
+        (mech, header)
+    }
+
+    const BOTH: &[&str] = &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"];
+    const PLAIN: &[&str] = &["SCRAM-SHA-256"];
+
+    #[test]
+    fn mechanism_choice() {
+        let tls = || TlsBinding::ServerEndPoint(vec![7; 32]);
+        for (mode, tls, mechs, want) in [
+            (
+                ChannelBindingMode::Prefer,
+                tls(),
+                BOTH,
+                ("SCRAM-SHA-256-PLUS", "p=tls-server-end-point,,"),
+            ),
+            (
+                ChannelBindingMode::Require,
+                tls(),
+                BOTH,
+                ("SCRAM-SHA-256-PLUS", "p=tls-server-end-point,,"),
+            ),
+            (
+                ChannelBindingMode::Disable,
+                tls(),
+                BOTH,
+                ("SCRAM-SHA-256", "n,,"),
+            ),
+            (
+                ChannelBindingMode::Prefer,
+                tls(),
+                PLAIN,
+                ("SCRAM-SHA-256", "y,,"),
+            ),
+            (
+                ChannelBindingMode::Prefer,
+                TlsBinding::NoTls,
+                PLAIN,
+                ("SCRAM-SHA-256", "n,,"),
+            ),
+            // PLUS offered without TLS (nothing to bind to): plain SCRAM.
+            (
+                ChannelBindingMode::Prefer,
+                TlsBinding::NoTls,
+                BOTH,
+                ("SCRAM-SHA-256", "n,,"),
+            ),
+        ] {
+            let mut a = auth(mode, tls);
+            let mut dst = BytesMut::new();
+            assert_eq!(a.handle(sasl(mechs), &mut dst).unwrap(), AuthStep::Continue);
+            let (mech, header) = initial(&dst);
+            assert_eq!((mech.as_str(), header.as_str()), want, "{mode} {mechs:?}");
+        }
+    }
+
+    #[test]
+    fn require_fails_before_sending_anything() {
+        let tls = || TlsBinding::ServerEndPoint(vec![7; 32]);
+        for (tls, req, want) in [
+            (
+                TlsBinding::NoTls,
+                sasl(BOTH),
+                "channel binding required, but SSL not in use",
+            ),
+            (
+                TlsBinding::NoTls,
+                Authentication::CleartextPassword,
+                "channel binding required, but SSL not in use",
+            ),
+            (
+                tls(),
+                sasl(PLAIN),
+                "server did not offer an authentication method that supports channel binding",
+            ),
+            (
+                tls(),
+                Authentication::CleartextPassword,
+                "channel binding required but not supported by server's authentication request",
+            ),
+            (
+                tls(),
+                Authentication::Md5Password { salt: [1, 2, 3, 4] },
+                "not supported by server's authentication request",
+            ),
+            (
+                tls(),
+                Authentication::Ok,
+                "server authenticated client without channel binding",
+            ),
+            (
+                TlsBinding::Unavailable("Ed25519".into()),
+                sasl(BOTH),
+                "could not compute channel binding data: Ed25519",
+            ),
+        ] {
+            let mut a = auth(ChannelBindingMode::Require, tls);
+            let mut dst = BytesMut::new();
+            let e = a.handle(req, &mut dst).unwrap_err();
+            assert!(matches!(e, Error::Auth(_)), "{e:?}");
+            assert!(e.to_string().contains(want), "{e}");
+            assert!(dst.is_empty(), "something was sent");
+        }
+        // Trust without require is fine.
+        let mut a = auth(
+            ChannelBindingMode::Prefer,
+            TlsBinding::ServerEndPoint(vec![1]),
+        );
+        assert_eq!(
+            a.handle(Authentication::Ok, &mut BytesMut::new()).unwrap(),
+            AuthStep::Done(AuthMethod::Trust)
+        );
+    }
 }

@@ -1,9 +1,13 @@
-//! SCRAM-SHA-256 (RFC 5802, RFC 7677) without channel binding, over `postgres-protocol`.
+//! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802, RFC 7677), over `postgres-protocol`.
 //!
 //! The exchange:
-//! 1. client-first (`n,,n=,r=<client nonce>`) in SASLInitialResponse;
+//! 1. client-first (`<gs2 header>n=,r=<client nonce>`) in SASLInitialResponse; the GS2
+//!    header is `n,,` without TLS (or with `channel_binding=disable`), `y,,` over TLS when
+//!    the server offered no PLUS mechanism (so that a server that does support it detects a
+//!    downgrade), `p=tls-server-end-point,,` for SCRAM-SHA-256-PLUS;
 //! 2. the server's AuthenticationSASLContinue carries server-first (`r=<nonce>,s=<salt>,i=<n>`);
-//!    we answer client-final with our proof in SASLResponse;
+//!    we answer client-final (with the channel binding data, `c=`) and our proof in
+//!    SASLResponse;
 //! 3. AuthenticationSASLFinal carries the server's signature (`v=…`), which must verify
 //!    before AuthenticationOk is believed.
 
@@ -12,6 +16,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use crate::error::{Error, Result};
 
 pub const MECHANISM: &str = "SCRAM-SHA-256";
+pub const MECHANISM_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 enum State {
     /// client-first sent, waiting for server-first.
@@ -30,10 +35,16 @@ pub struct ScramClient {
 }
 
 impl ScramClient {
+    /// An exchange without channel binding (`n,,`): no TLS, or binding disabled.
     pub fn new(password: &[u8]) -> ScramClient {
-        // Without TLS there is nothing to bind to; "n" tells the server we do not support it.
+        ScramClient::with_binding(password, ChannelBinding::unsupported())
+    }
+
+    /// An exchange with the given binding: `ChannelBinding::unrequested()` (`y,,`) or
+    /// `ChannelBinding::tls_server_end_point(data)` for SCRAM-SHA-256-PLUS.
+    pub fn with_binding(password: &[u8], binding: ChannelBinding) -> ScramClient {
         ScramClient {
-            inner: ScramSha256::new(password, ChannelBinding::unsupported()),
+            inner: ScramSha256::new(password, binding),
             state: State::First,
         }
     }
@@ -91,6 +102,16 @@ mod tests {
         assert!(c.server_first(b"r=x,s=c2FsdA==,i=4096").is_err());
         assert!(c.server_final(b"v=abc").is_err());
         assert!(!c.is_finished());
+    }
+
+    #[test]
+    fn gs2_headers() {
+        let y = ScramClient::with_binding(b"pw", ChannelBinding::unrequested());
+        assert!(y.client_first().starts_with(b"y,,n=,r="));
+        let p = ScramClient::with_binding(b"pw", ChannelBinding::tls_server_end_point(vec![1; 32]));
+        assert!(p
+            .client_first()
+            .starts_with(b"p=tls-server-end-point,,n=,r="));
     }
 
     #[test]

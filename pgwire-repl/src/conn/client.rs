@@ -1,11 +1,9 @@
 //! The replication client: connect and authenticate, then replication commands as typed
 //! methods.
 
-use bytes::BytesMut;
-
 use super::config::{Config, ConnectParams};
+use super::connect;
 use super::connection::Connection;
-use super::socket;
 use super::stream::{ReplicationStream, StartReplication};
 use crate::error::{DbError, Error, Result};
 use crate::lsn::{TimelineId, WalSegmentSize};
@@ -14,7 +12,7 @@ use crate::protocol::command::{
 };
 use crate::protocol::frontend;
 use crate::protocol::query::{QueryResult, QueryStep, SimpleQuery};
-use crate::protocol::startup::{ServerInfo, Startup, StartupParams, StartupStep};
+use crate::protocol::startup::ServerInfo;
 
 /// A connection to a PostgreSQL server, in replication mode unless made with
 /// [`Client::connect_sql`].
@@ -50,55 +48,15 @@ impl Client {
         Client::connect_params(&params, false).await
     }
 
-    /// Connects with resolved parameters. `connect_timeout` bounds the whole attempt,
-    /// authentication included, as in libpq.
+    /// Connects with resolved parameters: each host in turn until one works and is of the
+    /// kind `target_session_attrs` asks for. `connect_timeout` bounds each host's attempt,
+    /// TLS, authentication and that check included, as in libpq 14 and later.
     pub async fn connect_params(p: &ConnectParams, replication: bool) -> Result<Client> {
         for w in &p.warnings {
             eprintln!("WARNING: {w}");
         }
-        let attempt = Client::connect_inner(p, replication);
-        match p.connect_timeout {
-            Some(t) => tokio::time::timeout(t, attempt).await.map_err(|_| {
-                Error::Timeout(format!(
-                    "{} failed: no answer within {} s",
-                    socket::describe(p),
-                    t.as_secs()
-                ))
-            })?,
-            None => attempt.await,
-        }
-    }
-
-    async fn connect_inner(p: &ConnectParams, replication: bool) -> Result<Client> {
-        let transport = socket::connect(p).await?;
-        let mut conn = Connection::new(transport);
-        let params = StartupParams {
-            user: p.user.clone(),
-            database: Some(p.dbname.clone()),
-            application_name: p.application_name.clone(),
-            options: p.options.clone(),
-            replication,
-        };
-        let mut out = BytesMut::new();
-        let mut startup = Startup::new(&params, p.password.as_deref(), &mut out)?;
-        loop {
-            if !out.is_empty() {
-                let bytes = out.split();
-                conn.send(|b| {
-                    b.extend_from_slice(&bytes);
-                    Ok(())
-                })
-                .await?;
-            }
-            let msg = conn.read_message().await?;
-            match startup.handle(msg, &mut out)? {
-                StartupStep::Continue => {}
-                StartupStep::Ready(info) => {
-                    conn.info = info;
-                    return Ok(Client { conn });
-                }
-            }
-        }
+        let conn = connect::connect(p, replication).await?;
+        Ok(Client { conn })
     }
 
     /// What the server reported at startup (and since): parameters, version, process id.

@@ -3,8 +3,8 @@
 //! [`Config`] is what the user said: a `key=value` connection string or a `postgres://` URI
 //! ([`Config::parse`]), single keywords from a command line ([`Config::set`]) and the `PG*`
 //! environment variables ([`Config::apply_env`]), every field still optional.
-//! [`Config::resolve`] fills in libpq's defaults and the password file and yields the
-//! [`ConnectParams`] the connector uses.
+//! [`Config::resolve`] fills in libpq's defaults, splits host lists and looks up the
+//! password file, and yields the [`ConnectParams`] the connector uses.
 //!
 //! See <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING>.
 
@@ -14,8 +14,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::conninfo::{self, is_space};
-use super::{pgpass, uri};
+use super::uri;
+use crate::auth::ChannelBindingMode;
 use crate::error::{Error, Result};
+
+mod modes;
+mod resolve;
+
+pub use modes::{SslMode, SslNegotiation, TargetSessionAttrs};
+pub use resolve::{ConnectParams, HostParams, RootCert, TlsParams};
 
 /// The port used when none is given.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -24,27 +31,45 @@ pub const DEFAULT_PORT: u16 = 5432;
 /// put the socket in the first, a source build in the second.
 const DEFAULT_SOCKET_DIRS: [&str; 3] = ["/var/run/postgresql", "/run/postgresql", "/tmp"];
 
+/// The keywords this crate uses.
+const KEYWORDS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "passfile",
+    "dbname",
+    "application_name",
+    "fallback_application_name",
+    "options",
+    "connect_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslsni",
+    "channel_binding",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
 /// Real libpq keywords this crate accepts and ignores, so that valid libpq strings do not
 /// fail. `replication` is among them: the connector decides the kind of connection.
 const IGNORED_KEYWORDS: &[&str] = &[
     "service",
-    "channel_binding",
     "client_encoding",
     "keepalives",
     "keepalives_idle",
     "keepalives_interval",
     "keepalives_count",
     "tcp_user_timeout",
-    "sslnegotiation",
     "sslcompression",
-    "sslcert",
-    "sslkey",
     "sslcertmode",
     "sslpassword",
-    "sslrootcert",
     "sslcrl",
     "sslcrldir",
-    "sslsni",
     "sslkeylogfile",
     "requirepeer",
     "require_auth",
@@ -57,8 +82,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "gsslib",
     "gssdelegation",
     "replication",
-    "target_session_attrs",
-    "load_balance_hosts",
     "scram_client_key",
     "scram_server_key",
     "oauth_issuer",
@@ -80,6 +103,14 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGOPTIONS", "options"),
     ("PGCONNECT_TIMEOUT", "connect_timeout"),
     ("PGSSLMODE", "sslmode"),
+    ("PGSSLNEGOTIATION", "sslnegotiation"),
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCERT", "sslcert"),
+    ("PGSSLKEY", "sslkey"),
+    ("PGSSLSNI", "sslsni"),
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
 ];
 
 /// Where the server listens.
@@ -101,80 +132,39 @@ impl fmt::Display for Host {
     }
 }
 
-/// libpq's `sslmode`. Only the modes that may connect without TLS are usable for now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SslMode {
-    Disable,
-    Allow,
-    #[default]
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
-
-impl SslMode {
-    /// libpq's name for the mode.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SslMode::Disable => "disable",
-            SslMode::Allow => "allow",
-            SslMode::Prefer => "prefer",
-            SslMode::Require => "require",
-            SslMode::VerifyCa => "verify-ca",
-            SslMode::VerifyFull => "verify-full",
-        }
-    }
-
-    fn requires_tls(self) -> bool {
-        matches!(
-            self,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-        )
-    }
-}
-
-impl fmt::Display for SslMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for SslMode {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<SslMode> {
-        Ok(match s {
-            "disable" => SslMode::Disable,
-            "allow" => SslMode::Allow,
-            "prefer" => SslMode::Prefer,
-            "require" => SslMode::Require,
-            "verify-ca" => SslMode::VerifyCa,
-            "verify-full" => SslMode::VerifyFull,
-            _ => return Err(Error::config(format!("invalid sslmode value: \"{s}\""))),
-        })
-    }
-}
-
 /// What the user said, unresolved: every field optional.
 ///
 /// An empty string is kept as given (as in libpq it counts as "set", so the environment
 /// does not override it) and means "the default" when resolved; an empty `port`,
-/// `connect_timeout` or `sslmode` leaves the field unset.
+/// `connect_timeout` or mode leaves the field unset.
+///
+/// `host`, `hostaddr` and `port` are comma-separated lists, as in libpq: `host=a,b
+/// port=5432,5433` names two servers, tried in order; one port applies to every host.
 #[derive(Clone, Default, PartialEq)]
 pub struct Config {
     pub host: Option<String>,
     pub hostaddr: Option<String>,
-    pub port: Option<u16>,
+    /// One port, or one per host; an empty entry means the default.
+    pub port: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
     pub dbname: Option<String>,
     pub application_name: Option<String>,
     pub fallback_application_name: Option<String>,
     pub options: Option<String>,
-    /// `Some(Duration::ZERO)` is an explicit "no timeout" (`connect_timeout=0`).
+    /// Per host. `Some(Duration::ZERO)` is an explicit "no timeout" (`connect_timeout=0`).
     pub connect_timeout: Option<Duration>,
     pub sslmode: Option<SslMode>,
+    pub sslnegotiation: Option<SslNegotiation>,
+    /// A PEM file of trusted root certificates, or `system` for the operating system's.
+    pub sslrootcert: Option<String>,
+    /// The client certificate (PEM).
+    pub sslcert: Option<String>,
+    /// The client certificate's private key (PEM, unencrypted).
+    pub sslkey: Option<String>,
+    pub sslsni: Option<bool>,
+    pub channel_binding: Option<ChannelBindingMode>,
+    pub target_session_attrs: Option<TargetSessionAttrs>,
     pub passfile: Option<PathBuf>,
 }
 
@@ -192,6 +182,13 @@ impl fmt::Debug for Config {
             .field("options", &self.options)
             .field("connect_timeout", &self.connect_timeout)
             .field("sslmode", &self.sslmode)
+            .field("sslnegotiation", &self.sslnegotiation)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("sslcert", &self.sslcert)
+            .field("sslkey", &self.sslkey)
+            .field("sslsni", &self.sslsni)
+            .field("channel_binding", &self.channel_binding)
+            .field("target_session_attrs", &self.target_session_attrs)
             .field("passfile", &self.passfile)
             .finish()
     }
@@ -202,6 +199,15 @@ impl FromStr for Config {
 
     fn from_str(s: &str) -> Result<Config> {
         Config::parse(s)
+    }
+}
+
+/// An optional mode keyword: empty means unset.
+fn parse_mode<T: FromStr<Err = Error>>(value: &str) -> Result<Option<T>> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        value.parse().map(Some)
     }
 }
 
@@ -228,20 +234,27 @@ impl Config {
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let text = || Some(value.to_owned());
         match key {
-            "host" => {
-                single_host(value)?;
-                self.host = text();
-            }
+            "host" => self.host = text(),
             "hostaddr" => {
-                single_host(value)?;
-                if !value.is_empty() && value.parse::<std::net::IpAddr>().is_err() {
-                    return Err(Error::config(format!(
-                        "could not parse network address \"{value}\""
-                    )));
+                for addr in value.split(',') {
+                    if !addr.is_empty() && addr.parse::<std::net::IpAddr>().is_err() {
+                        return Err(Error::config(format!(
+                            "could not parse network address \"{addr}\""
+                        )));
+                    }
                 }
                 self.hostaddr = text();
             }
-            "port" => self.port = parse_port(value)?,
+            "port" => {
+                if value.is_empty() {
+                    self.port = None;
+                } else {
+                    for port in value.split(',') {
+                        parse_port(port)?;
+                    }
+                    self.port = text();
+                }
+            }
             "user" => self.user = text(),
             "password" => self.password = text(),
             "passfile" => self.passfile = Some(PathBuf::from(value)),
@@ -250,8 +263,16 @@ impl Config {
             "fallback_application_name" => self.fallback_application_name = text(),
             "options" => self.options = text(),
             "connect_timeout" => self.connect_timeout = parse_connect_timeout(value)?,
-            "sslmode" if value.is_empty() => self.sslmode = None,
-            "sslmode" => self.sslmode = Some(value.parse()?),
+            "sslmode" => self.sslmode = parse_mode(value)?,
+            "sslnegotiation" => self.sslnegotiation = parse_mode(value)?,
+            "sslrootcert" => self.sslrootcert = text(),
+            "sslcert" => self.sslcert = text(),
+            "sslkey" => self.sslkey = text(),
+            "sslsni" if value.is_empty() => self.sslsni = None,
+            "sslsni" => self.sslsni = Some(modes::parse_sslsni(value)?),
+            "channel_binding" => self.channel_binding = parse_mode(value)?,
+            "target_session_attrs" => self.target_session_attrs = parse_mode(value)?,
+            "load_balance_hosts" => modes::check_load_balance_hosts(value)?,
             _ if is_ignored_keyword(key) => {}
             _ => {
                 return Err(Error::config(format!(
@@ -262,10 +283,12 @@ impl Config {
         Ok(())
     }
 
-    /// Fills the fields that are still unset from `PGHOST`, `PGHOSTADDR`, `PGPORT`, `PGUSER`,
-    /// `PGPASSWORD`, `PGPASSFILE`, `PGDATABASE`, `PGAPPNAME`, `PGOPTIONS`,
-    /// `PGCONNECT_TIMEOUT` and `PGSSLMODE`, looked up through `env`. On error `self` is
-    /// left unchanged and the message names the variable.
+    /// Fills the fields that are still unset from the `PG*` variables (`PGHOST`,
+    /// `PGHOSTADDR`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGPASSFILE`, `PGDATABASE`,
+    /// `PGAPPNAME`, `PGOPTIONS`, `PGCONNECT_TIMEOUT`, `PGSSLMODE`, `PGSSLNEGOTIATION`,
+    /// `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, `PGSSLSNI`, `PGCHANNELBINDING`,
+    /// `PGTARGETSESSIONATTRS`, `PGLOADBALANCEHOSTS`), looked up through `env`. On error
+    /// `self` is left unchanged and the message names the variable.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<()> {
         let mut next = self.clone();
         for &(var, key) in ENV_VARS {
@@ -294,127 +317,32 @@ impl Config {
             "options" => self.options.is_some(),
             "connect_timeout" => self.connect_timeout.is_some(),
             "sslmode" => self.sslmode.is_some(),
+            "sslnegotiation" => self.sslnegotiation.is_some(),
+            "sslrootcert" => self.sslrootcert.is_some(),
+            "sslcert" => self.sslcert.is_some(),
+            "sslkey" => self.sslkey.is_some(),
+            "sslsni" => self.sslsni.is_some(),
+            "channel_binding" => self.channel_binding.is_some(),
+            "target_session_attrs" => self.target_session_attrs.is_some(),
             _ => false,
         }
     }
 
-    /// Fills in libpq's defaults and looks up the password file (only when no password
-    /// was given); `replication` selects the database name `replication` for the lookup.
+    /// Fills in libpq's defaults and looks up the password file for each host (only when
+    /// no password was given); `replication` selects the database name `replication` for
+    /// the lookup.
     ///
     /// Defaults: the first existing of `/var/run/postgresql`, `/run/postgresql` and `/tmp`
     /// as the socket directory, port 5432, the operating-system user, a database named
-    /// like the user. Fails for the sslmodes that require TLS, which is not supported yet.
+    /// like the user, `sslmode=prefer`, and `~/.postgresql/root.crt`, `postgresql.crt`
+    /// and `postgresql.key` when they exist and no file is named.
     pub fn resolve(&self, replication: bool) -> Result<ConnectParams> {
         self.resolve_in(replication, &Os::probe())
-    }
-
-    fn resolve_in(&self, replication: bool, os: &Os) -> Result<ConnectParams> {
-        let sslmode = self.sslmode.unwrap_or_default();
-        if sslmode.requires_tls() {
-            return Err(Error::config(format!(
-                "TLS is not supported yet (sslmode={sslmode})"
-            )));
-        }
-        let hostaddr = non_empty(&self.hostaddr).map(str::to_owned);
-        // As in libpq, a hostaddr without a host name stands in for the name (in the
-        // password-file lookup too).
-        let host = match (non_empty(&self.host), &hostaddr) {
-            (Some(h), _) if h.starts_with('/') => Host::Unix(PathBuf::from(h)),
-            (Some(h), _) => Host::Tcp(h.to_owned()),
-            (None, Some(addr)) => Host::Tcp(addr.clone()),
-            (None, None) => Host::Unix(os.socket_dir.clone()),
-        };
-        let port = self.port.unwrap_or(DEFAULT_PORT);
-        let user = match non_empty(&self.user) {
-            Some(user) => user.to_owned(),
-            None => os.user.clone().ok_or_else(|| {
-                Error::config("could not determine the local user name; set \"user\" or PGUSER")
-            })?,
-        };
-        let dbname = non_empty(&self.dbname).unwrap_or(&user).to_owned();
-
-        let mut warnings = Vec::new();
-        let password = match non_empty(&self.password) {
-            Some(password) => Some(password.to_owned()),
-            None => {
-                let file = match self.passfile.as_deref() {
-                    Some(p) if !p.as_os_str().is_empty() => Some(p.to_path_buf()),
-                    _ => os.home.as_ref().map(|home| home.join(".pgpass")),
-                };
-                file.and_then(|file| {
-                    let hosts = passfile_host_names(&host);
-                    let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
-                    let key = pgpass::Key {
-                        hosts: &hosts,
-                        port,
-                        dbname: if replication { "replication" } else { &dbname },
-                        user: &user,
-                    };
-                    pgpass::lookup(&file, &key, &mut warnings)
-                })
-            }
-        };
-
-        Ok(ConnectParams {
-            host,
-            hostaddr,
-            port,
-            user,
-            password,
-            dbname,
-            application_name: non_empty(&self.application_name)
-                .or(non_empty(&self.fallback_application_name))
-                .map(str::to_owned),
-            options: non_empty(&self.options).map(str::to_owned),
-            connect_timeout: self.connect_timeout.filter(|t| !t.is_zero()),
-            sslmode,
-            warnings,
-        })
-    }
-}
-
-/// What the connector uses: a [`Config`] with every default filled in.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ConnectParams {
-    pub host: Host,
-    /// A numeric address to connect to instead of looking `host` up.
-    pub hostaddr: Option<String>,
-    pub port: u16,
-    pub user: String,
-    pub password: Option<String>,
-    pub dbname: String,
-    /// `application_name`, else `fallback_application_name`.
-    pub application_name: Option<String>,
-    pub options: Option<String>,
-    pub connect_timeout: Option<Duration>,
-    pub sslmode: SslMode,
-    /// Problems worth telling the user about (an insecure password file, say); the
-    /// connector prints them.
-    pub warnings: Vec<String>,
-}
-
-impl fmt::Debug for ConnectParams {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectParams")
-            .field("host", &self.host)
-            .field("hostaddr", &self.hostaddr)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("dbname", &self.dbname)
-            .field("application_name", &self.application_name)
-            .field("options", &self.options)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("sslmode", &self.sslmode)
-            .field("warnings", &self.warnings)
-            .finish()
     }
 }
 
 pub(super) fn is_known_keyword(key: &str) -> bool {
-    ENV_VARS.iter().any(|&(_, k)| k == key)
-        || key == "fallback_application_name"
-        || is_ignored_keyword(key)
+    KEYWORDS.contains(&key) || is_ignored_keyword(key)
 }
 
 fn is_ignored_keyword(key: &str) -> bool {
@@ -425,24 +353,17 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
     value.as_deref().filter(|v| !v.is_empty())
 }
 
-fn single_host(value: &str) -> Result<()> {
-    if value.contains(',') {
-        return Err(Error::config("multiple hosts are not supported yet"));
-    }
-    Ok(())
-}
-
 /// libpq's `parse_int_param`: surrounding whitespace and a sign are allowed, the value must
 /// fit an `int`.
 fn parse_int(value: &str) -> Option<i32> {
     value.trim_matches(is_space).parse().ok()
 }
 
+/// One entry of a port list; empty means the default.
 fn parse_port(value: &str) -> Result<Option<u16>> {
     if value.is_empty() {
         return Ok(None);
     }
-    single_host(value)?;
     match parse_int(value).map(u16::try_from) {
         Some(Ok(port)) if port != 0 => Ok(Some(port)),
         _ => Err(Error::config(format!("invalid port number: \"{value}\""))),
@@ -526,7 +447,7 @@ impl Os {
 }
 
 /// The effective uid without `geteuid`: `/proc/self` belongs to it.
-fn effective_uid() -> Option<u32> {
+pub(super) fn effective_uid() -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -98,7 +98,7 @@ mod tests {
         let want = Config {
             host: Some("db1".into()),
             hostaddr: Some("127.0.0.1".into()),
-            port: Some(5433),
+            port: Some("5433".into()),
             user: Some("alice".into()),
             password: None,
             dbname: Some("postgres".into()),
@@ -108,10 +108,14 @@ mod tests {
             connect_timeout: Some(Duration::from_secs(10)),
             sslmode: Some(SslMode::Allow),
             passfile: Some("/p".into()),
+            ..Config::default()
         };
         assert_eq!(c, want);
         // Later keywords win.
-        assert_eq!(Config::parse("port=1 port=2").unwrap().port, Some(2));
+        assert_eq!(
+            Config::parse("port=1 port=2").unwrap().port.as_deref(),
+            Some("2")
+        );
     }
 
     #[test]

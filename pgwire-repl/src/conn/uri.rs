@@ -39,35 +39,47 @@ pub(super) fn parse(rest: &str) -> Result<Config> {
         p = &rest[at + 1..];
     }
 
-    let (host, after_host) = if let Some(bracketed) = p.strip_prefix('[') {
-        let close = bracketed
-            .find(']')
-            .ok_or_else(|| Error::config("missing \"]\" after IPv6 host address in URI"))?;
-        if close == 0 {
-            return Err(Error::config("IPv6 host address may not be empty in URI"));
+    // Hosts: `host[:port]` entries separated by commas, each host possibly a bracketed
+    // IPv6 address; they become the comma-separated `host` and `port` lists.
+    let mut hosts = Vec::new();
+    let mut ports = Vec::new();
+    loop {
+        let (host, after_host) = if let Some(bracketed) = p.strip_prefix('[') {
+            let close = bracketed
+                .find(']')
+                .ok_or_else(|| Error::config("missing \"]\" after IPv6 host address in URI"))?;
+            if close == 0 {
+                return Err(Error::config("IPv6 host address may not be empty in URI"));
+            }
+            let after = &bracketed[close + 1..];
+            if let Some(c) = after.chars().next().filter(|c| !":/?,".contains(*c)) {
+                return Err(Error::config(format!(
+                    "unexpected character \"{c}\" after IPv6 host address in URI (expected \":\" or \"/\")"
+                )));
+            }
+            (&bracketed[..close], after)
+        } else {
+            p.split_at(p.find([':', '/', '?', ',']).unwrap_or(p.len()))
+        };
+        let (port, rest) = match after_host.strip_prefix(':') {
+            Some(r) => r.split_at(r.find(['/', '?', ',']).unwrap_or(r.len())),
+            None => ("", after_host),
+        };
+        hosts.push(decode(host, false)?);
+        ports.push(decode(port, false)?);
+        match rest.strip_prefix(',') {
+            Some(next) => p = next,
+            None => {
+                p = rest;
+                break;
+            }
         }
-        let after = &bracketed[close + 1..];
-        if let Some(c) = after.chars().next().filter(|c| !":/?,".contains(*c)) {
-            return Err(Error::config(format!(
-                "unexpected character \"{c}\" after IPv6 host address in URI (expected \":\" or \"/\")"
-            )));
-        }
-        (&bracketed[..close], after)
-    } else {
-        p.split_at(p.find([':', '/', '?', ',']).unwrap_or(p.len()))
-    };
-    let (port, mut p) = match after_host.strip_prefix(':') {
-        Some(r) => r.split_at(r.find(['/', '?', ',']).unwrap_or(r.len())),
-        None => ("", after_host),
-    };
-    if p.starts_with(',') {
-        return Err(Error::config("multiple hosts are not supported yet"));
     }
-    if !host.is_empty() {
-        config.set("host", &decode(host, false)?)?;
+    if hosts.len() > 1 || hosts.iter().any(|h| !h.is_empty()) {
+        config.set("host", &hosts.join(","))?;
     }
-    if !port.is_empty() {
-        config.set("port", &decode(port, false)?)?;
+    if ports.iter().any(|p| !p.is_empty()) {
+        config.set("port", &ports.join(","))?;
     }
 
     if let Some(r) = p.strip_prefix('/') {
@@ -182,7 +194,7 @@ mod tests {
         assert_eq!(c.user.as_deref(), Some("alice"));
         assert_eq!(c.password.as_deref(), Some("s@cr:et"));
         assert_eq!(c.host.as_deref(), Some("db.example.com"));
-        assert_eq!(c.port, Some(5433));
+        assert_eq!(c.port.as_deref(), Some("5433"));
         assert_eq!(c.dbname.as_deref(), Some("my db"));
         assert_eq!(c.application_name.as_deref(), Some("wal recv"));
         assert_eq!(c.connect_timeout, Some(Duration::from_secs(10)));
@@ -199,7 +211,7 @@ mod tests {
         assert_eq!(c.dbname.as_deref(), Some("mydb"));
         assert_eq!(c.host, None);
         let c = Config::parse("postgresql://h:/").unwrap();
-        assert_eq!((c.host.as_deref(), c.port), (Some("h"), None));
+        assert_eq!((c.host.as_deref(), c.port.as_deref()), (Some("h"), None));
         // The scheme is case-sensitive, as in libpq: this is a key=value string.
         assert_eq!(
             err("POSTGRESQL://h"),
@@ -237,11 +249,14 @@ mod tests {
     #[test]
     fn ipv6_hosts() {
         let c = Config::parse("postgresql://[::1]:5433/db").unwrap();
-        assert_eq!((c.host.as_deref(), c.port), (Some("::1"), Some(5433)));
+        assert_eq!(
+            (c.host.as_deref(), c.port.as_deref()),
+            (Some("::1"), Some("5433"))
+        );
         let c = Config::parse("postgresql://u@[2001:db8::7]?port=6000").unwrap();
         assert_eq!(
-            (c.host.as_deref(), c.port),
-            (Some("2001:db8::7"), Some(6000))
+            (c.host.as_deref(), c.port.as_deref()),
+            (Some("2001:db8::7"), Some("6000"))
         );
         let c = Config::parse("postgresql://[fe80::1]").unwrap();
         assert_eq!(c.host.as_deref(), Some("fe80::1"));
@@ -263,10 +278,10 @@ mod tests {
     fn socket_directories() {
         let c = Config::parse("postgresql://%2Fvar%2Frun%2Fpostgresql:5433/db").unwrap();
         assert_eq!(c.host.as_deref(), Some("/var/run/postgresql"));
-        assert_eq!(c.port, Some(5433));
+        assert_eq!(c.port.as_deref(), Some("5433"));
         let c = Config::parse("postgresql:///db?host=/tmp&port=5444").unwrap();
         assert_eq!(c.host.as_deref(), Some("/tmp"));
-        assert_eq!(c.port, Some(5444));
+        assert_eq!(c.port.as_deref(), Some("5444"));
         assert_eq!(c.dbname.as_deref(), Some("db"));
         let c = Config::parse("postgresql:///db?host=%2Fsrv%2Fpg%20sock").unwrap();
         assert_eq!(c.host.as_deref(), Some("/srv/pg sock"));
@@ -290,8 +305,11 @@ mod tests {
         );
         // A trailing '&' ends the list quietly, as in libpq.
         assert_eq!(
-            Config::parse("postgresql://h?port=1&").unwrap().port,
-            Some(1)
+            Config::parse("postgresql://h?port=1&")
+                .unwrap()
+                .port
+                .as_deref(),
+            Some("1")
         );
         // A value may be empty.
         assert_eq!(
@@ -338,16 +356,23 @@ mod tests {
     }
 
     #[test]
-    fn multiple_hosts_are_rejected() {
-        for uri in [
-            "postgresql://a,b/db",
-            "postgresql://a:1,b:2/db",
-            "postgresql://[::1],[::2]",
-            "postgresql://a%2Cb/db",
-            "postgresql:///db?host=a,b",
-        ] {
-            assert_eq!(err(uri), "multiple hosts are not supported yet", "{uri}");
-        }
+    fn multiple_hosts() {
+        let hp = |uri: &str| {
+            let c = Config::parse(uri).unwrap();
+            (c.host, c.port)
+        };
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(hp("postgresql://a,b/db"), (s("a,b"), None));
+        assert_eq!(hp("postgresql://a:1,b:2/db"), (s("a,b"), s("1,2")));
+        assert_eq!(hp("postgresql://a,b:2"), (s("a,b"), s(",2")));
+        assert_eq!(hp("postgresql://[::1]:1,[::2]"), (s("::1,::2"), s("1,")));
+        assert_eq!(hp("postgresql://a%2Cb/db"), (s("a,b"), None));
+        assert_eq!(hp("postgresql:///db?host=a,b"), (s("a,b"), None));
+        assert_eq!(
+            hp("postgresql://u:pw@a:1,b:2/db?application_name=x"),
+            (s("a,b"), s("1,2"))
+        );
+        assert_eq!(err("postgresql://a:1,b:x/db"), "invalid port number: \"x\"");
     }
 
     #[test]
@@ -403,7 +428,7 @@ mod tests {
             "postgresql://u:hunter2@[::1",
             "postgresql://u:hunter2@h:x",
             "postgresql://u:hunter2@h/db?x=1",
-            "postgresql://u:hunter2@a,b",
+            "postgresql://u:hunter2@a,b:x",
         ] {
             assert!(!err(uri).contains("hunter2"), "{uri}");
         }

@@ -23,6 +23,13 @@ pub fn startup(params: &[(&str, &str)], dst: &mut BytesMut) -> Result<()> {
         .map_err(|_| nul_error("a startup parameter"))
 }
 
+/// SSLRequest: length 8 and the code 80877103, untagged, sent before the startup message.
+/// The server answers one unframed byte: `S` (go on with a TLS handshake) or `N` (no TLS).
+pub fn ssl_request(dst: &mut BytesMut) {
+    dst.extend_from_slice(&8i32.to_be_bytes());
+    dst.extend_from_slice(&SSL_REQUEST_CODE.to_be_bytes());
+}
+
 /// `p` PasswordMessage carrying a cleartext or MD5-hashed password.
 pub fn password(password: &[u8], dst: &mut BytesMut) -> Result<()> {
     frontend::password_message(password, dst).map_err(|_| nul_error("the password"))

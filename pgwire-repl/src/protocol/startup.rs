@@ -71,10 +71,21 @@ pub struct Startup {
 }
 
 impl Startup {
-    /// Writes the startup message into `dst` and returns the exchange.
+    /// Writes the startup message into `dst` and returns the exchange (no TLS, default
+    /// channel binding).
     pub fn new(
         params: &StartupParams,
         password: Option<&str>,
+        dst: &mut BytesMut,
+    ) -> Result<Startup> {
+        Startup::with_authenticator(params, Authenticator::new(&params.user, password), dst)
+    }
+
+    /// Like [`Startup::new`], authenticating with `auth` (which knows the password and
+    /// the channel binding).
+    pub fn with_authenticator(
+        params: &StartupParams,
+        auth: Authenticator,
         dst: &mut BytesMut,
     ) -> Result<Startup> {
         let mut kv: Vec<(&str, &str)> = vec![("user", &params.user)];
@@ -95,7 +106,7 @@ impl Startup {
         kv.push(("client_encoding", "UTF8"));
         frontend::startup(&kv, dst)?;
         Ok(Startup {
-            auth: Authenticator::new(&params.user, password),
+            auth,
             info: ServerInfo::default(),
             authenticated: false,
         })

@@ -121,7 +121,7 @@ async fn password_file_is_used_only_when_private() {
 
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
     let params = cfg.resolve(true).unwrap();
-    assert_eq!(params.password, None);
+    assert_eq!(params.hosts[0].password, None);
     assert!(
         params.warnings[0].contains("has group or world access"),
         "{:?}",

@@ -4,7 +4,10 @@
 mod auth;
 mod commands;
 mod common;
+mod multihost;
+mod pki;
 mod scripted;
 mod streaming;
 mod timeline;
+mod tls;
 mod walsender;

@@ -12,7 +12,7 @@ use pgwire_repl::{
     Client, Config, DbError, Error, FeedbackConfig, Lsn, StartReplication, StreamEnd, StreamEvent,
     TimelineId,
 };
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::walsender::{serve, Peer};
@@ -510,8 +510,13 @@ async fn negotiate_protocol_version_is_accepted() {
             sock,
             rbuf: BytesMut::new(),
         };
-        while frontend::decode_startup(&mut p.rbuf).unwrap().is_none() {
-            assert!(p.sock.read_buf(&mut p.rbuf).await.unwrap() > 0);
+        loop {
+            match frontend::decode_startup(&mut p.rbuf).unwrap() {
+                // No TLS here: 'N', then the startup message.
+                Some(FrontendMessage::SslRequest) => p.sock.write_all(b"N").await.unwrap(),
+                Some(_) => break,
+                None => assert!(p.sock.read_buf(&mut p.rbuf).await.unwrap() > 0),
+            }
         }
         // A newer server telling us which minor version and options it does not know.
         p.send(&[

@@ -134,10 +134,12 @@ where
             rbuf: BytesMut::new(),
         };
         let startup = loop {
-            if let Some(m) = frontend::decode_startup(&mut peer.rbuf).unwrap() {
-                break m;
+            match frontend::decode_startup(&mut peer.rbuf).unwrap() {
+                // Like a server without TLS: 'N', then the startup message follows.
+                Some(FrontendMessage::SslRequest) => peer.sock.write_all(b"N").await.unwrap(),
+                Some(m) => break m,
+                None => assert!(peer.sock.read_buf(&mut peer.rbuf).await.unwrap() > 0),
             }
-            assert!(peer.sock.read_buf(&mut peer.rbuf).await.unwrap() > 0);
         };
         let FrontendMessage::Startup { params, .. } = startup else {
             panic!("expected a startup message, got {startup:?}");

@@ -23,10 +23,9 @@ fn os(home: Option<&Path>) -> Os {
 #[test]
 fn ignored_libpq_keywords_are_accepted() {
     let c = Config::parse(
-        "sslcert=a sslkey=b sslrootcert=c sslsni=1 channel_binding=prefer \
-         target_session_attrs=any keepalives=1 keepalives_idle=5 keepalives_interval=5 \
-         keepalives_count=3 gssencmode=disable sslnegotiation=postgres replication=true \
-         client_encoding=UTF8 krbsrvname=postgres service=x load_balance_hosts=disable",
+        "keepalives=1 keepalives_idle=5 keepalives_interval=5 keepalives_count=3 \
+         gssencmode=disable replication=true client_encoding=UTF8 krbsrvname=postgres \
+         service=x load_balance_hosts=disable sslpassword=x sslcrl=y",
     )
     .unwrap();
     assert_eq!(c, Config::default());
@@ -37,22 +36,212 @@ fn ignored_libpq_keywords_are_accepted() {
 }
 
 #[test]
+fn tls_and_session_keywords() {
+    let c = Config::parse(
+        "sslcert=a sslkey=b sslrootcert=c sslsni=0 channel_binding=require \
+         target_session_attrs=read-write sslnegotiation=direct sslmode=verify-full",
+    )
+    .unwrap();
+    assert_eq!(c.sslcert.as_deref(), Some("a"));
+    assert_eq!(c.sslkey.as_deref(), Some("b"));
+    assert_eq!(c.sslrootcert.as_deref(), Some("c"));
+    assert_eq!(c.sslsni, Some(false));
+    assert_eq!(c.channel_binding, Some(ChannelBindingMode::Require));
+    assert_eq!(c.target_session_attrs, Some(TargetSessionAttrs::ReadWrite));
+    assert_eq!(c.sslnegotiation, Some(SslNegotiation::Direct));
+    assert_eq!(c.sslmode, Some(SslMode::VerifyFull));
+    for key in KEYWORDS {
+        assert!(is_known_keyword(key), "{key}");
+    }
+    assert_eq!(
+        err("channel_binding=on"),
+        "invalid channel_binding value: \"on\""
+    );
+    assert_eq!(
+        err("target_session_attrs=master"),
+        "invalid target_session_attrs value: \"master\""
+    );
+    assert_eq!(err("sslsni=yes"), "invalid sslsni value: \"yes\"");
+    assert_eq!(
+        err("load_balance_hosts=random"),
+        "load_balance_hosts=random is not supported"
+    );
+    // The environment.
+    let mut c = Config::default();
+    c.apply_env(env(&[
+        ("PGSSLROOTCERT", "/r"),
+        ("PGSSLCERT", "/c"),
+        ("PGSSLKEY", "/k"),
+        ("PGSSLSNI", "0"),
+        ("PGCHANNELBINDING", "disable"),
+        ("PGTARGETSESSIONATTRS", "standby"),
+        ("PGSSLNEGOTIATION", "postgres"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            c.sslrootcert.as_deref(),
+            c.sslcert.as_deref(),
+            c.sslkey.as_deref()
+        ),
+        (Some("/r"), Some("/c"), Some("/k"))
+    );
+    assert_eq!(c.sslsni, Some(false));
+    assert_eq!(c.channel_binding, Some(ChannelBindingMode::Disable));
+    assert_eq!(c.target_session_attrs, Some(TargetSessionAttrs::Standby));
+    assert_eq!(c.sslnegotiation, Some(SslNegotiation::Postgres));
+}
+
+#[test]
+fn host_lists() {
+    let resolve = |s: &str| Config::parse(s).unwrap().resolve_in(false, &os(None));
+    let p = resolve("host=a,/tmp,,b port=1,2,3,4").unwrap();
+    let hosts: Vec<(Host, u16)> = p.hosts.iter().map(|h| (h.host.clone(), h.port)).collect();
+    assert_eq!(
+        hosts,
+        [
+            (Host::Tcp("a".into()), 1),
+            (Host::Unix("/tmp".into()), 2),
+            (Host::Unix("/var/run/postgresql".into()), 3),
+            (Host::Tcp("b".into()), 4),
+        ]
+    );
+    // One port for all; empty entries are the default port.
+    let p = resolve("host=a,b port=6000").unwrap();
+    assert_eq!(
+        p.hosts.iter().map(|h| h.port).collect::<Vec<_>>(),
+        [6000, 6000]
+    );
+    let p = resolve("host=a,b port=,6000").unwrap();
+    assert_eq!(
+        p.hosts.iter().map(|h| h.port).collect::<Vec<_>>(),
+        [5432, 6000]
+    );
+    let p = resolve("host=a,b").unwrap();
+    assert_eq!(
+        p.hosts.iter().map(|h| h.port).collect::<Vec<_>>(),
+        [5432, 5432]
+    );
+    // hostaddr lists pair with host names.
+    let p = resolve("host=a,b hostaddr=10.0.0.1,::1").unwrap();
+    assert_eq!(p.hosts[1].host, Host::Tcp("b".into()));
+    assert_eq!(p.hosts[1].hostaddr.as_deref(), Some("::1"));
+    let p = resolve("hostaddr=10.0.0.1,10.0.0.2").unwrap();
+    assert_eq!(p.hosts[1].host, Host::Tcp("10.0.0.2".into()));
+    assert_eq!(
+        resolve("host=a,b,c port=1,2").unwrap_err().to_string(),
+        "could not match 2 port numbers to 3 hosts"
+    );
+    assert_eq!(
+        resolve("host=a,b hostaddr=::1").unwrap_err().to_string(),
+        "could not match 2 host names to 1 hostaddr values"
+    );
+    // The password file is read per host.
+    let home = TempHome::with_pgpass("a:1:*:*:pw-a\nb:2:*:*:pw-b\n", 0o600);
+    let p = Config::parse("host=a,b,c port=1,2,3")
+        .unwrap()
+        .resolve_in(false, &os(Some(&home.0)))
+        .unwrap();
+    let pw: Vec<Option<&str>> = p.hosts.iter().map(|h| h.password.as_deref()).collect();
+    assert_eq!(pw, [Some("pw-a"), Some("pw-b"), None]);
+    // The Debug text hides them.
+    assert!(!format!("{p:?}").contains("pw-a"));
+}
+
+#[test]
+fn tls_files_and_modes() {
+    let home = TempHome::with_pgpass("", 0o600);
+    let dot = home.0.join(".postgresql");
+    std::fs::create_dir_all(&dot).unwrap();
+    let resolve = |s: &str| {
+        Config::parse(s)
+            .unwrap()
+            .resolve_in(false, &os(Some(&home.0)))
+    };
+    // Nothing in ~/.postgresql: no root certificate, no client certificate.
+    let p = resolve("sslmode=require").unwrap();
+    assert_eq!(
+        p.tls.root_cert,
+        RootCert::Missing(Some(dot.join("root.crt")))
+    );
+    assert_eq!(
+        (p.tls.client_cert.as_ref(), p.tls.client_key.as_ref()),
+        (None, None)
+    );
+    assert!(!p.tls.verifies_chain(p.sslmode));
+    assert!(p.tls.sni);
+    // With the default files present: require verifies the chain, as libpq.
+    for f in ["root.crt", "postgresql.crt", "postgresql.key"] {
+        std::fs::write(dot.join(f), "").unwrap();
+    }
+    let p = resolve("sslmode=require").unwrap();
+    assert_eq!(p.tls.root_cert, RootCert::File(dot.join("root.crt")));
+    assert!(p.tls.verifies_chain(SslMode::Require));
+    assert_eq!(p.tls.client_cert, Some(dot.join("postgresql.crt")));
+    assert_eq!(p.tls.client_key, Some(dot.join("postgresql.key")));
+    // Named files win; a named certificate that does not exist means none.
+    let p =
+        resolve("sslrootcert=/nonexistent/ca.pem sslcert=/nonexistent/c.crt sslkey=/k").unwrap();
+    assert_eq!(
+        p.tls.root_cert,
+        RootCert::Missing(Some("/nonexistent/ca.pem".into()))
+    );
+    assert_eq!((p.tls.client_cert, p.tls.client_key), (None, None));
+    // sslrootcert=system: verify-full by default, nothing weaker.
+    let p = resolve("sslrootcert=system").unwrap();
+    assert_eq!(
+        (p.sslmode, p.tls.root_cert),
+        (SslMode::VerifyFull, RootCert::System)
+    );
+    assert_eq!(
+        resolve("sslrootcert=system sslmode=verify-ca")
+            .unwrap_err()
+            .to_string(),
+        "weak sslmode \"verify-ca\" may not be used with sslrootcert=system (use \"verify-full\")"
+    );
+    // Direct negotiation needs a mode that requires TLS.
+    assert!(resolve("sslnegotiation=direct sslmode=require").is_ok());
+    assert_eq!(
+        resolve("sslnegotiation=direct").unwrap_err().to_string(),
+        "weak sslmode \"prefer\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")"
+    );
+    // No home: nothing to find.
+    let p = Config::parse("sslmode=verify-ca")
+        .unwrap()
+        .resolve_in(false, &os(None))
+        .unwrap();
+    assert_eq!(p.tls.root_cert, RootCert::Missing(None));
+    assert!(p.tls.verifies_chain(p.sslmode));
+    let p = resolve("sslsni=0 channel_binding=require target_session_attrs=primary").unwrap();
+    assert!(!p.tls.sni);
+    assert_eq!(p.channel_binding, ChannelBindingMode::Require);
+    assert_eq!(p.target_session_attrs, TargetSessionAttrs::Primary);
+}
+
+#[test]
 fn port_values() {
     let port = |v: &str| {
         let mut c = Config::default();
-        c.set("port", v).map(|()| c.port).map_err(|e| e.to_string())
+        c.set("port", v)
+            .map(|()| c.port.clone())
+            .map_err(|e| e.to_string())
     };
-    assert_eq!(port("5432"), Ok(Some(5432)));
-    assert_eq!(port(" 1 "), Ok(Some(1)));
-    assert_eq!(port("+65535"), Ok(Some(65535)));
+    assert_eq!(port("5432"), Ok(Some("5432".into())));
+    assert_eq!(port(" 1 "), Ok(Some(" 1 ".into())));
+    assert_eq!(port("+65535"), Ok(Some("+65535".into())));
     assert_eq!(port(""), Ok(None));
     for bad in ["0", "65536", "-1", "abc", "54x", "99999999999", " "] {
         assert_eq!(port(bad), Err(format!("invalid port number: \"{bad}\"")));
     }
-    assert_eq!(
-        port("5432,5433"),
-        Err("multiple hosts are not supported yet".into())
-    );
+    // Lists: one entry per host, empty entries meaning the default.
+    assert_eq!(port("5432,5433"), Ok(Some("5432,5433".into())));
+    assert_eq!(port(",5433"), Ok(Some(",5433".into())));
+    assert_eq!(port("5432,x"), Err("invalid port number: \"x\"".into()));
+    let p = Config::parse("port=' 7 '")
+        .unwrap()
+        .resolve_in(false, &os(None))
+        .unwrap();
+    assert_eq!(p.hosts[0].port, 7);
 }
 
 #[test]
@@ -114,11 +303,6 @@ fn sslmode_names() {
 
 #[test]
 fn hosts() {
-    assert_eq!(err("host=a,b"), "multiple hosts are not supported yet");
-    assert_eq!(
-        err("hostaddr=127.0.0.1,::1"),
-        "multiple hosts are not supported yet"
-    );
     assert_eq!(
         err("hostaddr=db1"),
         "could not parse network address \"db1\""
@@ -148,7 +332,7 @@ fn environment_fills_unset_fields_only() {
     c.apply_env(env(&vars)).unwrap();
     assert_eq!(c.host.as_deref(), Some("envhost"));
     assert_eq!(c.hostaddr.as_deref(), Some("10.0.0.1"));
-    assert_eq!(c.port, Some(6000));
+    assert_eq!(c.port.as_deref(), Some("6000"));
     assert_eq!(c.user.as_deref(), Some("envuser"));
     assert_eq!(c.password.as_deref(), Some("envpw"));
     assert_eq!(c.passfile.as_deref(), Some(Path::new("/env/pgpass")));
@@ -191,26 +375,26 @@ fn environment_errors_name_the_variable() {
     assert!(e
         .to_string()
         .starts_with("environment variable PGCONNECT_TIMEOUT: "));
-    let e = c.apply_env(env(&[("PGHOST", "a,b")])).unwrap_err();
+    let e = c.apply_env(env(&[("PGHOSTADDR", "::1,x")])).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "environment variable PGHOST: multiple hosts are not supported yet"
+        "environment variable PGHOSTADDR: could not parse network address \"x\""
     );
     // A bad value is not looked at when the field is already set.
     let mut c = Config::parse("port=5432").unwrap();
     c.apply_env(env(&[("PGPORT", "x")])).unwrap();
-    assert_eq!(c.port, Some(5432));
+    assert_eq!(c.port.as_deref(), Some("5432"));
 }
 
 #[test]
 fn resolve_defaults() {
     let p = Config::default().resolve_in(false, &os(None)).unwrap();
-    assert_eq!(p.host, Host::Unix("/var/run/postgresql".into()));
-    assert_eq!(p.hostaddr, None);
-    assert_eq!(p.port, 5432);
+    assert_eq!(p.hosts[0].host, Host::Unix("/var/run/postgresql".into()));
+    assert_eq!(p.hosts[0].hostaddr, None);
+    assert_eq!(p.hosts[0].port, 5432);
     assert_eq!(p.user, "alice");
     assert_eq!(p.dbname, "alice");
-    assert_eq!(p.password, None);
+    assert_eq!(p.hosts[0].password, None);
     assert_eq!(p.application_name, None);
     assert_eq!(p.options, None);
     assert_eq!(p.connect_timeout, None);
@@ -229,9 +413,9 @@ fn resolve_explicit_values() {
     )
     .unwrap();
     let p = c.resolve_in(false, &os(None)).unwrap();
-    assert_eq!(p.host, Host::Unix("/tmp".into()));
+    assert_eq!(p.hosts[0].host, Host::Unix("/tmp".into()));
     assert_eq!(
-        (p.port, p.user.as_str(), p.dbname.as_str()),
+        (p.hosts[0].port, p.user.as_str(), p.dbname.as_str()),
         (5433, "bob", "db")
     );
     assert_eq!(p.application_name.as_deref(), Some("fb"));
@@ -245,27 +429,18 @@ fn resolve_explicit_values() {
         .unwrap()
         .resolve_in(false, &os(None))
         .unwrap();
-    assert_eq!(p.host, Host::Tcp("db.example".into()));
-    assert_eq!(p.hostaddr.as_deref(), Some("10.1.2.3"));
+    assert_eq!(p.hosts[0].host, Host::Tcp("db.example".into()));
+    assert_eq!(p.hosts[0].hostaddr.as_deref(), Some("10.1.2.3"));
     // A bare hostaddr stands in for the host name.
     let p = Config::parse("hostaddr=10.1.2.3")
         .unwrap()
         .resolve_in(false, &os(None))
         .unwrap();
-    assert_eq!(p.host, Host::Tcp("10.1.2.3".into()));
+    assert_eq!(p.hosts[0].host, Host::Tcp("10.1.2.3".into()));
 }
 
 #[test]
 fn resolve_errors() {
-    for mode in ["require", "verify-ca", "verify-full"] {
-        let e = Config::parse(&format!("sslmode={mode}"))
-            .unwrap()
-            .resolve_in(false, &os(None));
-        assert_eq!(
-            e.unwrap_err().to_string(),
-            format!("TLS is not supported yet (sslmode={mode})")
-        );
-    }
     let nobody = Os {
         user: None,
         ..os(None)
@@ -327,7 +502,7 @@ fn resolve_reads_the_password_file() {
             .resolve_in(replication, &os)
             .unwrap();
         assert!(p.warnings.is_empty(), "{:?}", p.warnings);
-        p.password
+        p.hosts[0].password.clone()
     };
     assert_eq!(password("", true).as_deref(), Some("socket-repl"));
     assert_eq!(password("", false).as_deref(), Some("socket-any"));
@@ -373,7 +548,7 @@ fn resolve_reads_the_password_file() {
         .unwrap()
         .resolve_in(false, &self::os(None))
         .unwrap();
-    assert_eq!(p.password, None);
+    assert_eq!(p.hosts[0].password, None);
 }
 
 #[test]
@@ -383,7 +558,7 @@ fn insecure_password_file_is_a_warning() {
         .unwrap()
         .resolve_in(false, &os(Some(&home.0)))
         .unwrap();
-    assert_eq!(p.password, None);
+    assert_eq!(p.hosts[0].password, None);
     assert_eq!(
         p.warnings,
         [format!(
@@ -432,8 +607,8 @@ fn resolve_on_this_machine() {
     // The real probe: whatever it finds, an explicit user makes resolve succeed and the
     // default socket directory is one of the candidates.
     let p = Config::parse("user=u").unwrap().resolve(false).unwrap();
-    let Host::Unix(dir) = &p.host else {
-        panic!("{:?}", p.host)
+    let Host::Unix(dir) = &p.hosts[0].host else {
+        panic!("{:?}", p.hosts[0].host)
     };
     assert!(
         DEFAULT_SOCKET_DIRS.iter().any(|d| dir == Path::new(d)),

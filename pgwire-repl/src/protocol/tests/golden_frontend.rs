@@ -107,6 +107,16 @@ fn startup_packet_requests() {
 }
 
 #[test]
+fn ssl_request_message() {
+    let bytes = written(frontend::ssl_request);
+    assert_eq!(bytes, b"\0\0\0\x08\x04\xd2\x16\x2f");
+    assert_eq!(
+        frontend::decode_startup(&mut BytesMut::from(&bytes[..])).unwrap(),
+        Some(FrontendMessage::SslRequest)
+    );
+}
+
+#[test]
 fn query_message() {
     let bytes = written(|d| frontend::query("IDENTIFY_SYSTEM", d).unwrap());
     assert_eq!(bytes, b"Q\0\0\0\x14IDENTIFY_SYSTEM\0");
