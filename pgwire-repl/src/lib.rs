@@ -1,6 +1,8 @@
 //! A native PostgreSQL physical-replication client over tokio, with no libpq.
 //!
-//! It connects (TCP or Unix socket; trust, cleartext, MD5 and SCRAM-SHA-256 authentication),
+//! It connects (TCP or Unix socket; TLS by rustls with libpq's `sslmode`s and client
+//! certificates; several hosts with `target_session_attrs`; trust, cleartext, MD5,
+//! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS with channel binding),
 //! runs the replication commands (`IDENTIFY_SYSTEM`, `SHOW`, `TIMELINE_HISTORY`,
 //! `CREATE_REPLICATION_SLOT`, `DROP_REPLICATION_SLOT`, `READ_REPLICATION_SLOT`) and streams
 //! WAL with `START_REPLICATION`: XLogData and keepalives in, standby status updates and hot
