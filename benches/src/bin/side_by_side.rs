@@ -353,7 +353,7 @@ fn main() {
         wal_segsize_mb: 16,
         fsync: true,
         // One slot per timed run and one for the warm-up.
-        extra_conf: vec![format!("max_replication_slots = {}", 2 * a.rounds + 4)],
+        extra_conf: vec![format!("max_replication_slots = {}", 3 * a.rounds + 4)],
         ..Options::default()
     })
     .expect("a PostgreSQL server");
