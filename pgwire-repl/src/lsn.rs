@@ -1,6 +1,7 @@
 //! WAL positions, timelines, segment math and segment file names.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
@@ -166,6 +167,32 @@ impl WalSegmentSize {
         format!("{:08X}{:08X}{:08X}", tli.0, segno / per, segno % per)
     }
 
+    /// Plans the writes of `len` bytes of WAL starting at `start` (an XLogData's
+    /// `wal_start` and `data.len()`): one [`SegmentWrite`] per segment touched, in order,
+    /// each with its segment number, the offset in that segment and its range of the payload.
+    ///
+    /// ```
+    /// use pgwire_repl::{Lsn, WalSegmentSize};
+    ///
+    /// let seg = WalSegmentSize::new(1 << 20).unwrap();
+    /// // 16 bytes that cross from segment 0 into segment 1.
+    /// let pieces: Vec<_> = seg.writes(Lsn((1 << 20) - 6), 16).collect();
+    /// assert_eq!((pieces[0].segno, pieces[0].offset, pieces[0].range.clone()), (0, (1 << 20) - 6, 0..6));
+    /// assert!(pieces[0].ends_segment(seg));
+    /// assert_eq!((pieces[1].segno, pieces[1].offset, pieces[1].range.clone()), (1, 0, 6..16));
+    /// ```
+    ///
+    /// A range that would run past the end of the LSN space stops there (the decoder rejects
+    /// such XLogData before it gets here).
+    pub fn writes(self, start: Lsn, len: usize) -> SegmentWrites {
+        SegmentWrites {
+            seg: self,
+            at: start.0,
+            done: 0,
+            len,
+        }
+    }
+
     /// Parses a 24-character segment file name (uppercase hex, as the server writes them)
     /// into its timeline and segment number. Names this segment size cannot produce
     /// (a low part beyond the segments per xlogid) are rejected.
@@ -181,6 +208,71 @@ impl WalSegmentSize {
             return None;
         }
         Some((TimelineId(tli as u32), hi * per + lo))
+    }
+}
+
+/// One piece of a write split at segment boundaries: `data[range]` goes to segment `segno`
+/// at byte `offset`. See [`WalSegmentSize::writes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentWrite {
+    pub segno: u64,
+    /// Where the piece starts within its segment file.
+    pub offset: u32,
+    /// The piece's bytes within the payload.
+    pub range: Range<usize>,
+}
+
+impl SegmentWrite {
+    /// True if the piece ends exactly at the end of its segment (the file is then complete).
+    pub fn ends_segment(&self, seg: WalSegmentSize) -> bool {
+        u64::from(self.offset) + self.range.len() as u64 == u64::from(seg.bytes())
+    }
+}
+
+/// Iterator over the pieces of a WAL write, one per segment touched; built by
+/// [`WalSegmentSize::writes`]. Pure arithmetic: no allocation, no I/O.
+#[derive(Debug, Clone)]
+pub struct SegmentWrites {
+    seg: WalSegmentSize,
+    at: u64,
+    done: usize,
+    len: usize,
+}
+
+impl Iterator for SegmentWrites {
+    type Item = SegmentWrite;
+
+    fn next(&mut self) -> Option<SegmentWrite> {
+        if self.done >= self.len {
+            return None;
+        }
+        let size = u64::from(self.seg.0);
+        let offset = self.at % size;
+        let room = size - offset;
+        let left = self.len - self.done;
+        let n = usize::try_from(room).map_or(left, |room| room.min(left));
+        let piece = SegmentWrite {
+            segno: self.at / size,
+            offset: offset as u32,
+            range: self.done..self.done + n,
+        };
+        self.done += n;
+        match self.at.checked_add(n as u64) {
+            Some(next) => self.at = next,
+            // The piece ends at the very end of the LSN space: nothing can follow it.
+            None => self.len = self.done,
+        }
+        Some(piece)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.done >= self.len {
+            return (0, Some(0));
+        }
+        let size = u64::from(self.seg.0);
+        let span = (self.at % size).saturating_add((self.len - self.done) as u64);
+        let n = usize::try_from(span.div_ceil(size)).unwrap_or(usize::MAX);
+        (usize::from(n > 0), Some(n))
     }
 }
 
@@ -296,7 +388,88 @@ mod tests {
         assert_eq!(TimelineId(0x2B).history_file_name(), "0000002B.history");
     }
 
+    fn pieces(seg: WalSegmentSize, start: u64, len: usize) -> Vec<(u64, u32, Range<usize>)> {
+        seg.writes(Lsn(start), len)
+            .map(|w| (w.segno, w.offset, w.range))
+            .collect()
+    }
+
+    #[test]
+    fn write_plan_splits_at_segment_boundaries() {
+        const MB: u64 = 1 << 20;
+        let seg = WalSegmentSize::new(1 << 20).unwrap();
+        assert_eq!(pieces(seg, 5 * MB + 10, 0), []);
+        assert_eq!(pieces(seg, 5 * MB + 10, 100), [(5, 10, 0..100)]);
+        // Exactly to the end of a segment: one piece, which completes it.
+        let w: Vec<_> = seg.writes(Lsn(6 * MB - 100), 100).collect();
+        assert_eq!(
+            w,
+            [SegmentWrite {
+                segno: 5,
+                offset: (MB - 100) as u32,
+                range: 0..100
+            }]
+        );
+        assert!(w[0].ends_segment(seg));
+        assert!(!seg.writes(Lsn(0), 100).next().unwrap().ends_segment(seg));
+        // Across one boundary, and across a whole segment.
+        assert_eq!(
+            pieces(seg, 6 * MB - 4, 10),
+            [(5, (MB - 4) as u32, 0..4), (6, 0, 4..10)]
+        );
+        let len = (2 * MB + 8) as usize;
+        assert_eq!(
+            pieces(seg, 3 * MB - 4, len),
+            [
+                (2, (MB - 4) as u32, 0..4),
+                (3, 0, 4..4 + MB as usize),
+                (4, 0, 4 + MB as usize..4 + 2 * MB as usize),
+                (5, 0, 4 + 2 * MB as usize..len),
+            ]
+        );
+        assert_eq!(seg.writes(Lsn(3 * MB - 4), len).size_hint(), (1, Some(4)));
+        // Segment numbers go on across xlogid boundaries (4096 segments of 1 MB each).
+        assert_eq!(
+            pieces(seg, 0x1_0000_0000 - 2, 4),
+            [(4095, (MB - 2) as u32, 0..2), (4096, 0, 2..4)]
+        );
+        // The end of the LSN space: the last piece ends there and nothing follows.
+        assert_eq!(
+            pieces(seg, u64::MAX - 3, 4),
+            [(seg.segment_of(Lsn(u64::MAX)), (MB - 4) as u32, 0..4)]
+        );
+        assert_eq!(
+            pieces(seg, u64::MAX - 3, 10),
+            [(seg.segment_of(Lsn(u64::MAX)), (MB - 4) as u32, 0..4)]
+        );
+    }
+
     proptest! {
+        #[test]
+        fn write_plan_covers_the_payload(shift in 20u32..=30, start in 0u64..1 << 40, len in 0usize..1 << 32) {
+            let seg = WalSegmentSize::new(1 << shift).unwrap();
+            let mut at = start;
+            let mut next = 0;
+            let mut count = 0;
+            let (lo, hi) = seg.writes(Lsn(start), len).size_hint();
+            for w in seg.writes(Lsn(start), len) {
+                prop_assert_eq!(w.range.start, next);
+                prop_assert!(!w.range.is_empty());
+                prop_assert_eq!(w.segno, seg.segment_of(Lsn(at)));
+                prop_assert_eq!(w.offset, seg.offset_of(Lsn(at)));
+                prop_assert!(u64::from(w.offset) + w.range.len() as u64 <= u64::from(seg.bytes()));
+                // Every piece but the last fills its segment to the end.
+                if w.range.end != len {
+                    prop_assert!(w.ends_segment(seg));
+                }
+                at += w.range.len() as u64;
+                next = w.range.end;
+                count += 1;
+            }
+            prop_assert_eq!(next, len);
+            prop_assert!(lo <= count && Some(count) == hi);
+        }
+
         #[test]
         fn lsn_text_round_trip(v: u64) {
             let s = Lsn(v).to_string();

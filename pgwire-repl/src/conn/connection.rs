@@ -11,13 +11,9 @@ use tokio::sync::Mutex;
 use super::socket::BoxTransport;
 use crate::error::{DbError, Error, Result};
 use crate::protocol::backend::BackendMessage;
-use crate::protocol::codec::decode_frame;
+use crate::protocol::codec::ReadBuffer;
 use crate::protocol::startup::ServerInfo;
 
-/// Initial read buffer; WAL arrives in messages of up to 128 KiB on a default build.
-const READ_BUFFER: usize = 256 << 10;
-/// Free space to have before each read.
-const READ_CHUNK: usize = 64 << 10;
 /// Notices kept for the application; older ones are dropped.
 const MAX_NOTICES: usize = 32;
 
@@ -49,7 +45,8 @@ pub(crate) type SharedWriter = Arc<Mutex<Writer>>;
 
 pub(crate) struct Connection {
     reader: ReadHalf<BoxTransport>,
-    rbuf: BytesMut,
+    /// Sized and refilled so that WAL is never moved within it (see [`ReadBuffer`]).
+    rbuf: ReadBuffer,
     pub(crate) writer: SharedWriter,
     pub(crate) info: ServerInfo,
     pub(crate) notices: VecDeque<DbError>,
@@ -62,7 +59,7 @@ impl Connection {
         let (reader, half) = tokio::io::split(t);
         Connection {
             reader,
-            rbuf: BytesMut::with_capacity(READ_BUFFER),
+            rbuf: ReadBuffer::new(),
             writer: Arc::new(Mutex::new(Writer {
                 half,
                 copy_open: false,
@@ -113,33 +110,20 @@ impl Connection {
     /// wait for the network.
     /// Notices and ParameterStatus, which `next_message` absorbs, do not count.
     pub(crate) fn has_buffered_message(&self) -> bool {
-        let b = &self.rbuf[..];
-        let mut at = 0;
-        while b.len() >= at + 5 {
-            let len = i32::from_be_bytes([b[at + 1], b[at + 2], b[at + 3], b[at + 4]]);
-            if len < 4 || b.len() < at + 1 + len as usize {
-                return false;
-            }
-            if !matches!(b[at], b'N' | b'S') {
-                return true;
-            }
-            at += 1 + len as usize;
-        }
-        false
+        self.rbuf
+            .complete_frame_tags()
+            .any(|tag| !matches!(tag, b'N' | b'S'))
     }
 
     /// The next message of any kind.
     pub(crate) async fn read_message(&mut self) -> Result<BackendMessage> {
         loop {
-            if let Some(frame) = decode_frame(&mut self.rbuf)? {
+            if let Some(frame) = self.rbuf.next_frame()? {
                 return BackendMessage::decode(frame);
-            }
-            if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK {
-                self.rbuf.reserve(READ_CHUNK);
             }
             let n = self
                 .reader
-                .read_buf(&mut self.rbuf)
+                .read_buf(&mut self.rbuf.read_buf())
                 .await
                 .map_err(|e| Error::io("could not receive data from server", e))?;
             if n == 0 {

@@ -4,6 +4,7 @@
 //! Every length from the network is checked against a cap for its tag **before** any memory is
 //! reserved, so a hostile peer claiming a 2 GiB message gets an error, not an allocation.
 
+use bytes::buf::Limit;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{Error, Result};
@@ -68,6 +69,163 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Frame>> {
         tag,
         body: frame.freeze(),
     }))
+}
+
+/// The largest frame a walsender sends while streaming with default page sizes: XLogData
+/// (25-byte header) holding `MAX_SEND_SIZE`, 16 pages of 8 kB. The read buffer keeps room
+/// for one of these wherever a frame may start, so that frames are never moved.
+pub const STREAMING_FRAME: usize = 1 + 4 + 25 + (128 << 10);
+/// Reads into the free part of the buffer are worth a system call from this size up.
+const MIN_READ: usize = 16 << 10;
+
+/// A connection's read buffer: bytes from the socket in, [`Frame`]s out, and how much the
+/// next read should take.
+///
+/// Frames are split off without copying, so a frame's bytes must be contiguous. A frame cut
+/// by the end of the buffer would have to be moved to the front (or to a new buffer), which
+/// is a copy of the WAL. To avoid that, each read is sized so that every frame that starts
+/// in it can still end inside the buffer (frames up to [`STREAMING_FRAME`]): near the end of
+/// the buffer a read takes only the rest of the frame in progress; once that frame is split
+/// off, the buffer starts over from the front with at most a partial header (4 bytes) to move.
+///
+/// Sans-IO: the caller reads into [`read_buf`](Self::read_buf) however it likes.
+///
+/// ```
+/// use pgwire_repl::protocol::codec::ReadBuffer;
+/// use bytes::BufMut;
+///
+/// let mut rb = ReadBuffer::new();
+/// let socket = b"Z\0\0\0\x05I";
+/// let mut dst = rb.read_buf();
+/// let n = socket.len().min(dst.remaining_mut());
+/// dst.put_slice(&socket[..n]);
+/// let frame = rb.next_frame().unwrap().unwrap();
+/// assert_eq!((frame.tag, &frame.body[..]), (b'Z', &b"I"[..]));
+/// ```
+#[derive(Debug)]
+pub struct ReadBuffer {
+    buf: BytesMut,
+    capacity: usize,
+    moved: u64,
+}
+
+impl Default for ReadBuffer {
+    fn default() -> ReadBuffer {
+        ReadBuffer::new()
+    }
+}
+
+impl ReadBuffer {
+    /// The default capacity: two streaming frames of 128 KiB barely do not fit, so the
+    /// buffer starts over about once per frame when the server sends full ones.
+    pub const DEFAULT_CAPACITY: usize = 256 << 10;
+
+    pub fn new() -> ReadBuffer {
+        ReadBuffer::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+
+    /// A buffer of `capacity` bytes (at least room for one streaming frame and a read).
+    pub fn with_capacity(capacity: usize) -> ReadBuffer {
+        let capacity = capacity.max(STREAMING_FRAME + MIN_READ);
+        ReadBuffer {
+            buf: BytesMut::with_capacity(capacity),
+            capacity,
+            moved: 0,
+        }
+    }
+
+    /// Splits off the next complete frame; `Ok(None)` means a read is needed. Errors are
+    /// those of [`decode_frame`] (bad or oversized length) and are final.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let (at, len) = (self.buf.as_ptr(), self.buf.len());
+        let frame = decode_frame(&mut self.buf)?;
+        // decode_frame reserves room for a frame it has the header of; count a move.
+        if frame.is_none() && self.buf.as_ptr() != at {
+            self.moved += len as u64;
+        }
+        Ok(frame)
+    }
+
+    /// Makes room for the next read and returns where it goes: append to it (a socket's
+    /// `read_buf`, `put_slice`) as much as it takes, then call [`next_frame`](Self::next_frame).
+    pub fn read_buf(&mut self) -> Limit<&mut BytesMut> {
+        let len = self.buf.len();
+        let in_progress = self.frame_in_progress().filter(|&total| total > len);
+        let limit = match in_progress {
+            Some(total) => {
+                // next_frame reserved room for this frame: read on past it only into the
+                // part of the buffer where a frame that starts there still fits whole.
+                let missing = total - len;
+                self.reserve(missing);
+                let free = (self.buf.capacity() - len).saturating_sub(STREAMING_FRAME);
+                if free >= missing + MIN_READ {
+                    free
+                } else {
+                    missing
+                }
+            }
+            None => {
+                // No frame header yet: at most 4 bytes (or a frame already complete) to
+                // move, so start over at the front of the buffer when it is nearly used up.
+                if self.buf.capacity() - len < STREAMING_FRAME + MIN_READ {
+                    self.reserve(self.capacity.saturating_sub(len).max(MIN_READ));
+                }
+                (self.buf.capacity() - len)
+                    .saturating_sub(STREAMING_FRAME)
+                    .max(MIN_READ)
+            }
+        };
+        (&mut self.buf).limit(limit)
+    }
+
+    /// `BytesMut::reserve`, counting the bytes it moves.
+    fn reserve(&mut self, additional: usize) {
+        let at = self.buf.as_ptr();
+        self.buf.reserve(additional);
+        if self.buf.as_ptr() != at {
+            self.moved += self.buf.len() as u64;
+        }
+    }
+
+    /// `1 + length` of the frame at the front, once its header is in and its length passes
+    /// the checks of [`decode_frame`] (so nothing is reserved for a length it refuses).
+    fn frame_in_progress(&self) -> Option<usize> {
+        let b = self.buf.get(..5)?;
+        let len = i32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&l| l >= 4 && l - 4 <= max_body_len(b[0]))?;
+        Some(1 + len)
+    }
+
+    /// The tags of the complete frames already in the buffer, in order.
+    pub fn complete_frame_tags(&self) -> impl Iterator<Item = u8> + '_ {
+        let b = &self.buf[..];
+        let mut at = 0usize;
+        std::iter::from_fn(move || {
+            let h = b.get(at..at + 5)?;
+            let len = i32::from_be_bytes([h[1], h[2], h[3], h[4]]);
+            let len = usize::try_from(len).ok().filter(|&l| l >= 4)?;
+            let end = at.checked_add(1 + len).filter(|&e| e <= b.len())?;
+            at = end;
+            Some(h[0])
+        })
+    }
+
+    /// Bytes buffered and not yet split off as frames.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// How many buffered bytes have been moved to make room, over the buffer's life: zero
+    /// while frames are no larger than [`STREAMING_FRAME`], apart from partial headers.
+    pub fn moved_bytes(&self) -> u64 {
+        self.moved
+    }
 }
 
 /// Writes a message: `tag`, a length placeholder, the body `f` writes, then the real length.
@@ -258,6 +416,136 @@ mod tests {
         assert_eq!(&r.bytes(1).unwrap()[..], b"c");
         assert!(r.bytes(1).is_err());
         r.finish().unwrap();
+    }
+
+    /// A stream of CopyData frames with bodies of these sizes (byte `i` of frame `n` is
+    /// `n + i`, so a frame put back together wrongly shows).
+    fn copy_data_stream(sizes: &[usize]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        for (n, &size) in sizes.iter().enumerate() {
+            write_message(&mut out, b'd', |d| {
+                d.extend((0..size).map(|i| (n + i) as u8));
+            });
+        }
+        out.to_vec()
+    }
+
+    /// Delivers `src` through a ReadBuffer in reads of at most `chunk(i)` bytes, as a socket
+    /// would, and returns the frame bodies' sizes, checking each body's bytes.
+    fn through_read_buffer(
+        rb: &mut ReadBuffer,
+        mut src: &[u8],
+        mut chunk: impl FnMut(usize) -> usize,
+    ) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        let mut reads = 0;
+        loop {
+            while let Some(f) = rb.next_frame().unwrap() {
+                assert_eq!(f.tag, b'd');
+                let n = sizes.len();
+                assert!(f.body.iter().enumerate().all(|(i, &b)| b == (n + i) as u8));
+                sizes.push(f.body.len());
+            }
+            if src.is_empty() {
+                assert!(rb.is_empty());
+                return sizes;
+            }
+            let mut dst = rb.read_buf();
+            let n = src.len().min(dst.remaining_mut()).min(chunk(reads)).max(1);
+            assert!(dst.remaining_mut() >= n);
+            dst.put_slice(&src[..n]);
+            src = &src[n..];
+            reads += 1;
+        }
+    }
+
+    #[test]
+    fn read_buffer_never_moves_streaming_frames() {
+        let full = 1 + 8 * 3 + (128 << 10);
+        for sizes in [
+            vec![full; 40],
+            vec![1 + 24 + 8192; 200],
+            [full, 18, 1 + 24 + 8192, 18, 5000, full, full, 34]
+                .into_iter()
+                .cycle()
+                .take(300)
+                .collect(),
+        ] {
+            let stream = copy_data_stream(&sizes);
+            for chunk in [64 << 10, 1 << 20, 1000, 8191] {
+                let mut rb = ReadBuffer::new();
+                assert_eq!(through_read_buffer(&mut rb, &stream, |_| chunk), sizes);
+                // Only partial headers (at most 4 bytes at a time) are ever moved.
+                assert!(
+                    rb.moved_bytes() <= 4 * sizes.len() as u64,
+                    "moved {} bytes with reads of {chunk}",
+                    rb.moved_bytes()
+                );
+            }
+            // Reads of every size from 1 byte up.
+            let mut rb = ReadBuffer::new();
+            let got = through_read_buffer(&mut rb, &stream, |i| 1 + (i * 7919) % 70000);
+            assert_eq!(got, sizes);
+            assert!(rb.moved_bytes() <= 4 * sizes.len() as u64);
+        }
+    }
+
+    #[test]
+    fn read_buffer_takes_frames_above_the_streaming_size() {
+        // Larger frames (a big DataRow, or WAL from a server built with larger pages) are
+        // moved when they do not fit, and still come out whole.
+        let sizes = [1 << 20, 100, MAX_COPY_DATA, 3 << 20, 5, STREAMING_FRAME];
+        let stream = copy_data_stream(&sizes);
+        let mut rb = ReadBuffer::new();
+        assert_eq!(through_read_buffer(&mut rb, &stream, |_| 64 << 10), sizes);
+    }
+
+    #[test]
+    fn read_buffer_keeps_frames_held_elsewhere_intact() {
+        // The application may keep frames while the buffer starts over: it then gets a new
+        // allocation and the frames keep their bytes.
+        let sizes = vec![60_000; 50];
+        let stream = copy_data_stream(&sizes);
+        let mut rb = ReadBuffer::new();
+        let mut kept = Vec::new();
+        let mut src = &stream[..];
+        while kept.len() < sizes.len() {
+            while let Some(f) = rb.next_frame().unwrap() {
+                kept.push(f);
+            }
+            let mut dst = rb.read_buf();
+            let n = src.len().min(dst.remaining_mut()).min(50_000);
+            dst.put_slice(&src[..n]);
+            src = &src[n..];
+        }
+        for (n, f) in kept.iter().enumerate() {
+            assert_eq!(f.body.len(), 60_000);
+            assert!(f.body.iter().enumerate().all(|(i, &b)| b == (n + i) as u8));
+        }
+    }
+
+    #[test]
+    fn read_buffer_reports_complete_frames_and_errors() {
+        let mut rb = ReadBuffer::new();
+        let mut dst = rb.read_buf();
+        dst.put_slice(b"N\0\0\0\x04S\0\0\0\x04Z\0\0\0\x05IC\0\0");
+        assert_eq!(rb.complete_frame_tags().collect::<Vec<_>>(), b"NSZ");
+        assert_eq!(rb.len(), 19);
+        let mut rb = ReadBuffer::new();
+        rb.read_buf().put_slice(b"Z\0\0\0\x03");
+        assert!(rb.next_frame().is_err());
+        assert_eq!(rb.complete_frame_tags().count(), 0);
+        // A length above the cap reserves nothing, even when read_buf is asked again.
+        let mut rb = ReadBuffer::new();
+        rb.read_buf().put_slice(b"d\x7f\xff\xff\xff");
+        assert!(rb.next_frame().is_err());
+        assert!(rb.read_buf().remaining_mut() <= ReadBuffer::DEFAULT_CAPACITY);
+        assert!(rb.buf.capacity() <= ReadBuffer::DEFAULT_CAPACITY);
+        // A read into an empty buffer is never empty, and never more than fits.
+        let mut rb = ReadBuffer::with_capacity(0);
+        let dst = rb.read_buf();
+        assert!(dst.remaining_mut() >= MIN_READ);
+        assert!(rb.buf.capacity() >= STREAMING_FRAME + MIN_READ);
     }
 
     #[test]
