@@ -470,41 +470,39 @@ impl Receiver<'_> {
     /// Returns true when --endpos has been passed and streaming should stop.
     fn write(&mut self, x: &XLogData) -> Result<bool, ReceiveError> {
         let seg = self.s.seg;
-        let mut at = x.wal_start;
-        let mut done = 0;
-        while done < x.data.len() {
-            let offset = seg.offset_of(at);
+        for w in seg.writes(x.wal_start, x.data.len()) {
             match self.open {
-                None if offset != 0 => {
+                None if w.offset != 0 => {
                     return Err(ReceiveError::retry(format!(
-                        "received write-ahead log record for offset {offset} with no file open"
+                        "received write-ahead log record for offset {} with no file open",
+                        w.offset
                     )))
                 }
-                None => {
-                    let name = seg.file_name(self.tli, seg.segment_of(at));
-                    self.writer.open(name, at)?;
-                }
-                Some(pos) if pos != offset => {
+                None => self.writer.open(
+                    seg.file_name(self.tli, w.segno),
+                    Lsn(x.wal_start.0 + w.range.start as u64),
+                )?,
+                Some(pos) if pos != w.offset => {
                     return Err(ReceiveError::retry(format!(
-                        "got WAL data offset {offset:08x}, expected {pos:08x}"
+                        "got WAL data offset {:08x}, expected {pos:08x}",
+                        w.offset
                     )))
                 }
                 Some(_) => {}
             }
-            let room = (seg.bytes() - offset) as usize;
-            let n = room.min(x.data.len() - done);
-            at = Lsn(at.0 + n as u64);
-            self.writer.write(x.data.slice(done..done + n), at)?;
-            done += n;
-            self.received = at;
-            if n == room {
+            // The decoder checked that the payload's end does not overflow.
+            let end = Lsn(x.wal_start.0 + w.range.end as u64);
+            let complete = w.ends_segment(seg);
+            self.writer.write(x.data.slice(w.range.clone()), end)?;
+            self.received = end;
+            if complete {
                 self.open = None;
                 self.writer.complete(self.tli)?;
-                if self.s.endpos.is_some_and(|e| e < at) {
+                if self.s.endpos.is_some_and(|e| e < end) {
                     return Ok(true);
                 }
             } else {
-                self.open = Some(offset + n as u32);
+                self.open = Some(w.offset + w.range.len() as u32);
             }
         }
         Ok(self.s.endpos.is_some_and(|e| e < self.received))
