@@ -127,7 +127,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
     // One slot per run, all made before the WAL is written: every run starts at the same
     // position and reads the same bytes.
-    let with_measure = !sync && pg.version() >= 150000;
+    let with_measure = !sync && pg.version() >= 15;
     let mut order = Vec::new();
     for r in 0..a.rounds {
         let mut round = vec![Tool::Ours, Tool::Theirs];
