@@ -40,7 +40,7 @@ fn measure_reports_the_wal_from_the_slot_to_endpos_and_leaves_the_slot() {
     pg.create_physical_slot("m").unwrap();
     let restart = slot_restart(&pg, "m");
     let end: Lsn = pg.generate_wal(6 * u64::from(MB)).unwrap().parse().unwrap();
-    let with_slot = pg.version() >= 150000;
+    let with_slot = pg.version() >= 15;
     let mut cmd = bin();
     cmd.args([
         "measure",
