@@ -113,27 +113,6 @@ pub struct ConnOptions {
     pub password_prompt: bool,
 }
 
-/// `pgwal-recv measure`: stream without writing, report rate and lag.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MeasureOptions {
-    pub conn: ConnOptions,
-    pub slot: Option<String>,
-    pub endpos: Option<Lsn>,
-    /// `--duration`: stop after this long.
-    pub duration: Option<Duration>,
-    /// `-s`; `None` when 0. Default 10 s.
-    pub status_interval: Option<Duration>,
-    pub json: bool,
-    pub metrics_listen: Option<SocketAddr>,
-}
-
-/// `pgwal-recv status`: the server's view of its replication.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatusOptions {
-    pub conn: ConnOptions,
-    pub json: bool,
-}
-
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -287,50 +266,6 @@ fn conn_short(c: char) -> Option<(bool, Opt)> {
         'W' => (false, Opt::Password),
         _ => return None,
     })
-}
-
-const MEASURE_LONG: &[(&str, bool, Opt)] = &[
-    ("help", false, Opt::Help),
-    CONN_LONG[0],
-    CONN_LONG[1],
-    CONN_LONG[2],
-    CONN_LONG[3],
-    CONN_LONG[4],
-    CONN_LONG[5],
-    ("slot", true, Opt::Slot),
-    ("endpos", true, Opt::Endpos),
-    ("duration", true, Opt::Duration),
-    ("status-interval", true, Opt::StatusInterval),
-    ("json", false, Opt::Json),
-    ("metrics-listen", true, Opt::MetricsListen),
-];
-
-fn measure_short(c: char) -> Option<(bool, Opt)> {
-    match c {
-        'S' => Some((true, Opt::Slot)),
-        'E' => Some((true, Opt::Endpos)),
-        's' => Some((true, Opt::StatusInterval)),
-        '?' => Some((false, Opt::Help)),
-        _ => conn_short(c),
-    }
-}
-
-const STATUS_LONG: &[(&str, bool, Opt)] = &[
-    ("help", false, Opt::Help),
-    CONN_LONG[0],
-    CONN_LONG[1],
-    CONN_LONG[2],
-    CONN_LONG[3],
-    CONN_LONG[4],
-    CONN_LONG[5],
-    ("json", false, Opt::Json),
-];
-
-fn status_short(c: char) -> Option<(bool, Opt)> {
-    match c {
-        '?' => Some((false, Opt::Help)),
-        _ => conn_short(c),
-    }
 }
 
 /// pg_receivewal's short options, `d:D:E:h:np:s:S:U:vwWZ:` (no `V` and no `?`).
@@ -528,59 +463,6 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
     validate(raw, &operands).map(Action::Run)
 }
 
-fn parse_measure(args: &[String]) -> Result<Action, CliError> {
-    let mut o = MeasureOptions {
-        status_interval: Some(Duration::from_secs(10)),
-        ..MeasureOptions::default()
-    };
-    let mut help = false;
-    let operands = getopt(args, MEASURE_LONG, measure_short, &mut |opt, value| {
-        if set_conn(&mut o.conn, opt, value) {
-            return Ok(());
-        }
-        let v = value.unwrap_or_default();
-        match opt {
-            Opt::Help => help = true,
-            Opt::Slot => o.slot = Some(v.to_owned()),
-            Opt::Endpos => o.endpos = parse_endpos(v)?,
-            Opt::Duration => o.duration = Some(parse_duration(v)?),
-            Opt::StatusInterval => {
-                let secs = parse_status_interval(v)?;
-                o.status_interval = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            Opt::Json => o.json = true,
-            Opt::MetricsListen => o.metrics_listen = Some(parse_listen(v)?),
-            _ => {}
-        }
-        Ok(())
-    })?;
-    if help {
-        return Ok(Action::SubHelp(measure_help_text()));
-    }
-    no_operands(&operands)?;
-    Ok(Action::Measure(o))
-}
-
-fn parse_status(args: &[String]) -> Result<Action, CliError> {
-    let mut o = StatusOptions::default();
-    let mut help = false;
-    let operands = getopt(args, STATUS_LONG, status_short, &mut |opt, value| {
-        if !set_conn(&mut o.conn, opt, value) {
-            match opt {
-                Opt::Help => help = true,
-                Opt::Json => o.json = true,
-                _ => {}
-            }
-        }
-        Ok(())
-    })?;
-    if help {
-        return Ok(Action::SubHelp(status_help_text()));
-    }
-    no_operands(&operands)?;
-    Ok(Action::Status(o))
-}
-
 fn no_operands(operands: &[&str]) -> Result<(), CliError> {
     match operands.first() {
         Some(first) => Err(CliError::usage(format!(
@@ -699,110 +581,13 @@ fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
     Ok(o)
 }
 
-/// The connection options' help, the same in every subcommand.
-const CONNECTION_HELP: &str = "  -d, --dbname=CONNSTR   connection string
-  -h, --host=HOSTNAME    database server host or socket directory
-  -p, --port=PORT        database server port number
-  -U, --username=NAME    connect as specified database user
-  -w, --no-password      never prompt for password
-  -W, --password         force password prompt (should happen automatically)
-";
+mod help;
+use help::CONNECTION_HELP;
+pub use help::{help_text, version_text};
 
-/// `--help`, modelled on `pg_receivewal --help`.
-pub fn help_text() -> String {
-    format!(
-        "\
-{PROGNAME} receives PostgreSQL streaming write-ahead logs.
-
-Usage:
-  {PROGNAME} [OPTION]...
-
-Options:
-  -D, --directory=DIR    receive write-ahead log files into this directory
-  -E, --endpos=LSN       exit after receiving the specified LSN
-      --if-not-exists    do not error if slot already exists when creating a slot
-  -n, --no-loop          do not loop on connection lost
-      --no-sync          do not wait for changes to be written safely to disk
-  -s, --status-interval=SECS
-                         time between status packets sent to server (default: 10)
-  -S, --slot=SLOTNAME    replication slot to use
-      --synchronous      flush write-ahead log immediately after writing
-  -v, --verbose          output verbose messages
-  -V, --version          output version information, then exit
-  -Z, --compress=METHOD[:DETAIL]
-                         compress as specified; METHOD is none, gzip, lz4 or zstd
-  -?, --help             show this help, then exit
-
-Connection options:
-{CONNECTION_HELP}
-Optional actions:
-      --create-slot      create a new replication slot (for the slot's name see --slot)
-      --drop-slot        drop the replication slot (for the slot's name see --slot)
-
-Monitoring:
-      --metrics-listen=HOST:PORT
-                         serve Prometheus metrics at http://HOST:PORT/metrics
-  {PROGNAME} measure [OPTION]...
-                         stream without writing and report rate and lag
-  {PROGNAME} status [OPTION]...
-                         show the server's replication connections and slots
-"
-    )
-}
-
-/// `measure --help`.
-pub fn measure_help_text() -> String {
-    format!(
-        "\
-{PROGNAME} measure streams write-ahead log from a server without writing it anywhere
-and reports how fast it flows and how far behind the server it is.
-
-Usage:
-  {PROGNAME} measure [OPTION]...
-
-Options:
-  -S, --slot=SLOTNAME    start at this physical slot's restart_lsn (PostgreSQL 15+);
-                         the slot is never advanced
-  -E, --endpos=LSN       stop once WAL up to this LSN has been received
-      --duration=SECS    stop after this many seconds
-  -s, --status-interval=SECS
-                         time between status packets sent to server (default: 10)
-      --json             print a JSON summary as the last line of stdout
-      --metrics-listen=HOST:PORT
-                         serve Prometheus metrics at http://HOST:PORT/metrics
-  -?, --help             show this help, then exit
-
-Without --slot, streaming starts at the start of the server's current segment.
-Rates are in MB/s (10^6 bytes). Lag: see the README. Stop with Ctrl-C for the summary.
-
-Connection options:
-{CONNECTION_HELP}"
-    )
-}
-
-/// `status --help`.
-pub fn status_help_text() -> String {
-    format!(
-        "\
-{PROGNAME} status shows a server's replication: its standbys and archivers
-(pg_stat_replication), its replication slots, and on a standby its recovery.
-
-Usage:
-  {PROGNAME} status [OPTION]...
-
-Options:
-      --json             print one JSON object instead of tables
-  -?, --help             show this help, then exit
-
-Connection options (a plain SQL connection; the database defaults to postgres):
-{CONNECTION_HELP}"
-    )
-}
-
-/// `--version`, without a trailing newline.
-pub fn version_text() -> String {
-    format!("{PROGNAME} (pgwire-repl) {}", env!("CARGO_PKG_VERSION"))
-}
+mod subcommands;
+pub use subcommands::{measure_help_text, status_help_text, MeasureOptions, StatusOptions};
+use subcommands::{parse_measure, parse_status};
 
 #[cfg(test)]
 mod tests;
