@@ -466,7 +466,8 @@ impl Receiver<'_> {
         }
     }
 
-    /// Hands one XLogData to the writer, split at segment boundaries (zero-copy slices).
+    /// Hands one XLogData to the writer, split at segment boundaries (slices of the socket
+    /// buffer; the threaded writer copies each once into a pooled buffer).
     /// Returns true when --endpos has been passed and streaming should stop.
     fn write(&mut self, x: &XLogData) -> Result<bool, ReceiveError> {
         let seg = self.s.seg;
