@@ -8,6 +8,7 @@ mod errors;
 mod identity;
 mod modes;
 mod monitoring;
+mod prompt;
 mod resume;
 mod signals;
 mod sync;
