@@ -65,22 +65,11 @@ pub(crate) fn backup_copy(primary: &Cluster, target: &Cluster) -> Result<()> {
     };
     let flag = target.temp_dir().join("backup-started");
     let _ = std::fs::remove_file(&flag);
-    let mut cmd = primary.command(&primary.bin.tool("psql")?);
-    cmd.args([
-        "-X",
-        "-A",
-        "-t",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-f",
-        "-",
-        "-d",
-    ])
-    .arg(primary.socket_conninfo(primary.superuser()))
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let mut cmd = primary.psql_command(&primary.socket_conninfo(primary.superuser()))?;
+    cmd.args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let what = describe(&cmd);
     let mut psql = cmd.spawn().context(|| format!("cannot start {what}"))?;
     let Some(mut script) = psql.stdin.take() else {
@@ -159,13 +148,18 @@ fn copy_data_dir(src: &Path, dst: &Path, user: &OsUser) -> Result<()> {
     copy_dir(src, dst, user, true)
 }
 
-fn copy_dir(src: &Path, dst: &Path, user: &OsUser, top: bool) -> Result<()> {
+/// Creates `dst` with the mode of `src`, owned by `user`.
+fn make_dir_like(src: &Path, dst: &Path, user: &OsUser) -> Result<()> {
     let meta = std::fs::metadata(src).context(|| format!("cannot stat {}", src.display()))?;
     std::fs::DirBuilder::new()
         .mode(meta.permissions().mode() & 0o7777)
         .create(dst)
         .context(|| format!("cannot create {}", dst.display()))?;
-    user.chown(dst)?;
+    user.chown(dst)
+}
+
+fn copy_dir(src: &Path, dst: &Path, user: &OsUser, top: bool) -> Result<()> {
+    make_dir_like(src, dst, user)?;
     let entries = std::fs::read_dir(src).context(|| format!("cannot list {}", src.display()))?;
     for entry in entries {
         let entry = entry.context(|| format!("cannot list {}", src.display()))?;
@@ -203,12 +197,7 @@ fn copy_dir(src: &Path, dst: &Path, user: &OsUser, top: bool) -> Result<()> {
 /// An empty copy of `src`; for `pg_wal`, with its subdirectories (`archive_status`,
 /// `summaries`: empty too) and the timeline history files.
 fn copy_skeleton(src: &Path, dst: &Path, user: &OsUser, pg_wal: bool) -> Result<()> {
-    let meta = std::fs::metadata(src).context(|| format!("cannot stat {}", src.display()))?;
-    std::fs::DirBuilder::new()
-        .mode(meta.permissions().mode() & 0o7777)
-        .create(dst)
-        .context(|| format!("cannot create {}", dst.display()))?;
-    user.chown(dst)?;
+    make_dir_like(src, dst, user)?;
     if !pg_wal {
         return Ok(());
     }

@@ -1,5 +1,7 @@
 //! Running SQL through `psql`.
 
+use std::process::Command;
+
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::process::run;
@@ -20,9 +22,10 @@ impl Cluster {
         self.psql(&self.conninfo(user, None), password, sql)
     }
 
-    /// Runs `sql` with psql connected by `conninfo` (add `replication=true` to send
-    /// replication commands such as `IDENTIFY_SYSTEM`); `password` goes in `PGPASSWORD`.
-    pub fn psql(&self, conninfo: &str, password: Option<&str>, sql: &str) -> Result<String> {
+    /// psql in batch mode connected by `conninfo`, as the server's OS user: no psqlrc,
+    /// unaligned tuples only, quiet, stopping at the first error, a 10 s connect timeout.
+    /// Add `-f -` (SQL on stdin) or `-c SQL`.
+    pub fn psql_command(&self, conninfo: &str) -> Result<Command> {
         let mut cmd = self.command(&self.bin.tool("psql")?);
         cmd.args([
             "-X",
@@ -31,12 +34,18 @@ impl Cluster {
             "-q",
             "-v",
             "ON_ERROR_STOP=1",
-            "-f",
-            "-",
             "-d",
+            conninfo,
         ])
-        .arg(conninfo)
         .env("PGCONNECT_TIMEOUT", "10");
+        Ok(cmd)
+    }
+
+    /// Runs `sql` with psql connected by `conninfo` (add `replication=true` to send
+    /// replication commands such as `IDENTIFY_SYSTEM`); `password` goes in `PGPASSWORD`.
+    pub fn psql(&self, conninfo: &str, password: Option<&str>, sql: &str) -> Result<String> {
+        let mut cmd = self.psql_command(conninfo)?;
+        cmd.args(["-f", "-"]);
         if let Some(pw) = password {
             cmd.env("PGPASSWORD", pw);
         }

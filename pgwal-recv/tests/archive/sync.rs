@@ -13,21 +13,10 @@ use crate::common::*;
 /// Runs `sql` as the superuser with psql, failing the test if it takes longer than `limit`
 /// (a commit waiting for a synchronous standby that never confirms would hang).
 fn sql_within(pg: &Cluster, sql: &str, limit: Duration) -> String {
-    let mut cmd = pg.tool_command("psql").unwrap();
-    cmd.args([
-        "-X",
-        "-A",
-        "-t",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        sql,
-        "-d",
-    ])
-    .arg(pg.socket_conninfo(pg.superuser()))
-    .env("PGCONNECT_TIMEOUT", "10")
-    .stdin(Stdio::null());
+    let mut cmd = pg
+        .psql_command(&pg.socket_conninfo(pg.superuser()))
+        .unwrap();
+    cmd.args(["-c", sql]).stdin(Stdio::null());
     let out = run(&mut cmd, limit);
     assert!(out.status.success(), "psql: {}", stderr(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
