@@ -73,6 +73,8 @@ pub mod lab;
 mod npm;
 mod options;
 mod os_user;
+#[cfg(feature = "pki")]
+pub mod pki;
 mod process;
 pub mod roles;
 mod sql;

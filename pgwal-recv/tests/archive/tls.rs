@@ -2,82 +2,19 @@
 //! primary across a failover through a host list, and never showing a secret.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, SanType};
+use testenv::pki::{enable_test_pki, Pki, CERT_USER};
 use testenv::roles::REPL_SCRAM;
 use testenv::Cluster;
 
 use crate::common::*;
 
-const CERT_USER: &str = "repl_cert";
-
-struct Pki {
-    ca: PathBuf,
-    other_ca: PathBuf,
-    client_cert: PathBuf,
-    client_key: PathBuf,
-    key_pems: Vec<String>,
-    _dir: TempDir,
-}
-
-fn ca(name: &str) -> (CertificateParams, KeyPair, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let pem = params.self_signed(&key).unwrap().pem();
-    (params, key, pem)
-}
-
-fn leaf(issuer: &Issuer<'_, KeyPair>, cn: &str, ips: &[&str]) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    for ip in ips {
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(ip.parse().unwrap()));
-    }
-    params.distinguished_name.push(DnType::CommonName, cn);
-    (
-        params.signed_by(&key, issuer).unwrap().pem(),
-        key.serialize_pem(),
-    )
-}
-
-/// A server with TLS on (a certificate for 127.0.0.1 from a fresh CA) and a role that logs
-/// in with a client certificate.
+/// A server with TLS on (testenv's throwaway CA) and a role that logs in with a client
+/// certificate.
 fn tls_cluster() -> (Cluster, Pki) {
     let pg = cluster(&[]);
-    let (ca_params, ca_key, ca_pem) = ca("pgwal-recv test CA");
-    let (_, _, other_pem) = ca("another CA");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let (server_cert, server_key) = leaf(&issuer, "server", &["127.0.0.1"]);
-    let (client_cert, client_key) = leaf(&issuer, CERT_USER, &[]);
-    let dir = TempDir::new("pki");
-    let write = |name: &str, text: &str, mode: u32| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    };
-    let pki = Pki {
-        ca: write("ca.crt", &ca_pem, 0o644),
-        other_ca: write("other.crt", &other_pem, 0o644),
-        client_cert: write("client.crt", &client_cert, 0o644),
-        client_key: write("client.key", &client_key, 0o600),
-        key_pems: vec![client_key, server_key.clone()],
-        _dir: dir,
-    };
-    pg.sql(&format!("CREATE ROLE {CERT_USER} LOGIN REPLICATION"))
-        .unwrap();
-    pg.prepend_hba(&[&format!(
-        "hostssl replication {CERT_USER} 127.0.0.1/32 cert"
-    )])
-    .unwrap();
-    pg.enable_ssl(&server_cert, &server_key, Some(&ca_pem))
-        .unwrap();
+    let pki = enable_test_pki(&pg).unwrap();
     (pg, pki)
 }
 
