@@ -88,6 +88,13 @@ const MIN_READ: usize = 16 << 10;
 /// the buffer a read takes only the rest of the frame in progress; once that frame is split
 /// off, the buffer starts over from the front with at most a partial header (4 bytes) to move.
 ///
+/// Frames are slices of the buffer's memory, so a frame the application still holds keeps its
+/// chunk alive. Starting over then takes another chunk: one given up earlier whose frames have
+/// all been dropped since (up to [`SPARE_CHUNKS`] are kept for that), else a new one. An
+/// application that hands WAL to another thread and drops it once written thus gets it without
+/// a copy and without fresh memory for every refill (fresh pages cost the kernel a fault and a
+/// zeroing each).
+///
 /// Sans-IO: the caller reads into [`read_buf`](Self::read_buf) however it likes.
 ///
 /// ```
@@ -107,7 +114,17 @@ pub struct ReadBuffer {
     buf: BytesMut,
     capacity: usize,
     moved: u64,
+    /// Chunks given up while frames split from them were still held, oldest first.
+    spare: Vec<BytesMut>,
+    /// The size of the current chunk's allocation; only chunks of `capacity` are kept.
+    chunk_size: usize,
+    /// Chunks allocated over the buffer's life (the first one included).
+    chunks: u64,
 }
+
+/// Chunks kept for reuse once the frames split from them are dropped: with the default
+/// capacity, 16 MiB, more than a writer queue of 64 full frames (8 MiB) spans.
+pub const SPARE_CHUNKS: usize = 16;
 
 impl Default for ReadBuffer {
     fn default() -> ReadBuffer {
@@ -116,9 +133,10 @@ impl Default for ReadBuffer {
 }
 
 impl ReadBuffer {
-    /// The default capacity: two streaming frames of 128 KiB barely do not fit, so the
-    /// buffer starts over about once per frame when the server sends full ones.
-    pub const DEFAULT_CAPACITY: usize = 256 << 10;
+    /// The default capacity, a chunk: 1 MiB holds 7 full streaming frames (a frame starts
+    /// only where a whole one still fits), so the buffer starts over every 7 frames, and
+    /// reads of up to 900 KiB can be asked of the socket.
+    pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
     pub fn new() -> ReadBuffer {
         ReadBuffer::with_capacity(Self::DEFAULT_CAPACITY)
@@ -131,6 +149,9 @@ impl ReadBuffer {
             buf: BytesMut::with_capacity(capacity),
             capacity,
             moved: 0,
+            spare: Vec::new(),
+            chunk_size: capacity,
+            chunks: 1,
         }
     }
 
@@ -142,6 +163,7 @@ impl ReadBuffer {
         // decode_frame reserves room for a frame it has the header of; count a move.
         if frame.is_none() && self.buf.as_ptr() != at {
             self.moved += len as u64;
+            self.chunk_size = self.buf.capacity();
         }
         Ok(frame)
     }
@@ -168,7 +190,7 @@ impl ReadBuffer {
                 // No frame header yet: at most 4 bytes (or a frame already complete) to
                 // move, so start over at the front of the buffer when it is nearly used up.
                 if self.buf.capacity() - len < STREAMING_FRAME + MIN_READ {
-                    self.reserve(self.capacity.saturating_sub(len).max(MIN_READ));
+                    self.start_over();
                 }
                 (self.buf.capacity() - len)
                     .saturating_sub(STREAMING_FRAME)
@@ -178,12 +200,44 @@ impl ReadBuffer {
         (&mut self.buf).limit(limit)
     }
 
+    /// Moves the few bytes of the next frame to the front of a whole chunk: this one when no
+    /// frame split from it is still held, else a spare chunk whose frames have all been
+    /// dropped, else a new one. The chunk given up is kept as a spare.
+    fn start_over(&mut self) {
+        let len = self.buf.len();
+        let want = self.capacity.max(len + MIN_READ);
+        let at = self.buf.as_ptr();
+        if self.buf.try_reclaim(want - len) {
+            if self.buf.as_ptr() != at {
+                self.moved += len as u64;
+            }
+            return;
+        }
+        let reused = self.spare.iter_mut().position(|c| c.try_reclaim(want));
+        let mut next = match reused {
+            Some(i) => self.spare.remove(i),
+            None => {
+                self.chunks += 1;
+                BytesMut::with_capacity(want)
+            }
+        };
+        next.extend_from_slice(&self.buf);
+        self.moved += len as u64;
+        let old_size = std::mem::replace(&mut self.chunk_size, next.capacity());
+        let mut old = std::mem::replace(&mut self.buf, next);
+        if self.spare.len() < SPARE_CHUNKS && old_size == self.capacity {
+            old.clear();
+            self.spare.push(old);
+        }
+    }
+
     /// `BytesMut::reserve`, counting the bytes it moves.
     fn reserve(&mut self, additional: usize) {
         let at = self.buf.as_ptr();
         self.buf.reserve(additional);
         if self.buf.as_ptr() != at {
             self.moved += self.buf.len() as u64;
+            self.chunk_size = self.buf.capacity();
         }
     }
 
@@ -219,6 +273,12 @@ impl ReadBuffer {
 
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
+    }
+
+    /// How many chunks have been allocated over the buffer's life: one while every frame is
+    /// dropped before the buffer starts over, and few more when frames are held a while.
+    pub fn chunks_allocated(&self) -> u64 {
+        self.chunks
     }
 
     /// How many buffered bytes have been moved to make room, over the buffer's life: zero
@@ -522,6 +582,81 @@ mod tests {
             assert_eq!(f.body.len(), 60_000);
             assert!(f.body.iter().enumerate().all(|(i, &b)| b == (n + i) as u8));
         }
+    }
+
+    #[test]
+    fn read_buffer_reuses_chunks_once_their_frames_are_dropped() {
+        // A writer queue: frames are held for a while (here, the last 20), then dropped. The
+        // buffer must take other chunks meanwhile and come back to the freed ones, not
+        // allocate for every refill; and the frames held keep their bytes.
+        let full = 1 + 8 * 3 + (128 << 10);
+        let sizes = vec![full; 600];
+        let stream = copy_data_stream(&sizes);
+        let mut rb = ReadBuffer::new();
+        let mut held = std::collections::VecDeque::new();
+        // Frames of one size land at the same offsets of every chunk: an address seen before
+        // is memory reused.
+        let mut seen = std::collections::HashSet::new();
+        let mut reused = 0;
+        let (mut src, mut n) = (&stream[..], 0usize);
+        while n < sizes.len() {
+            while let Some(f) = rb.next_frame().unwrap() {
+                assert!(f.body.iter().enumerate().all(|(i, &b)| b == (n + i) as u8));
+                if !seen.insert(f.body.as_ptr() as usize) {
+                    reused += 1;
+                }
+                n += 1;
+                held.push_back(f);
+                if held.len() > 20 {
+                    held.pop_front();
+                }
+            }
+            let mut dst = rb.read_buf();
+            let k = src.len().min(dst.remaining_mut()).min(100_000);
+            dst.put_slice(&src[..k]);
+            src = &src[k..];
+        }
+        // 20 frames of 128 KiB span 3 or 4 chunks of 1 MiB; one more is being filled.
+        assert!(
+            rb.chunks_allocated() <= 5,
+            "{} chunks allocated",
+            rb.chunks_allocated()
+        );
+        assert!(reused > 500, "only {reused} frames in reused memory");
+        assert!(rb.moved_bytes() <= 4 * sizes.len() as u64);
+        assert!(rb.spare.len() <= SPARE_CHUNKS);
+        for (k, f) in held.iter().enumerate() {
+            let n = sizes.len() - held.len() + k;
+            assert!(f.body.iter().enumerate().all(|(i, &b)| b == (n + i) as u8));
+        }
+    }
+
+    #[test]
+    fn read_buffer_keeps_a_bounded_number_of_spare_chunks() {
+        // Frames never dropped: every start-over needs a new chunk, and the chunks given up
+        // are kept only up to the bound (the frames keep the rest alive themselves).
+        let sizes = vec![1 + 24 + (128 << 10); 400];
+        let stream = copy_data_stream(&sizes);
+        let mut rb = ReadBuffer::new();
+        let mut kept = Vec::new();
+        let mut src = &stream[..];
+        while kept.len() < sizes.len() {
+            while let Some(f) = rb.next_frame().unwrap() {
+                kept.push(f);
+            }
+            let mut dst = rb.read_buf();
+            let k = src.len().min(dst.remaining_mut());
+            dst.put_slice(&src[..k]);
+            src = &src[k..];
+        }
+        assert!(rb.chunks_allocated() >= 400 / 7);
+        assert_eq!(rb.spare.len(), SPARE_CHUNKS);
+        drop(kept);
+        // Now all free: the next start-overs reuse spares.
+        let before = rb.chunks_allocated();
+        let more = copy_data_stream(&vec![1 + 24 + (128 << 10); 50]);
+        assert_eq!(through_read_buffer(&mut rb, &more, |_| 1 << 20).len(), 50);
+        assert_eq!(rb.chunks_allocated(), before);
     }
 
     #[test]
