@@ -10,7 +10,7 @@
 //! - `connect`: connection options, password prompt, runtime and signals (every subcommand)
 //! - `receive`: one connection's streaming: start position, history files, timelines
 //! - `walfile`: one segment file: preallocated `.partial`, durable rename
-//! - `writer`: the segment writer, on a thread of its own fed in stream order
+//! - `writer`: the segment writer, fed in stream order on the receiving thread
 //! - `zfile`: gzip, lz4 and zstd segment streams
 //! - `scan`: the archive directory's newest segment (where to resume)
 //! - `lock`: one archiver per directory

@@ -103,7 +103,7 @@ impl StopSignal {
 struct Receiver<'a> {
     s: &'a Settings<'a>,
     tli: TimelineId,
-    /// Writes the segment files, in order (on a thread of its own unless --synchronous).
+    /// Writes the segment files.
     writer: SegmentWriter,
     /// Bytes of the open segment sent to the writer; `None` when no segment is open.
     open: Option<u32>,
@@ -148,10 +148,9 @@ pub async fn stream_log(
             files: s.files,
             verbose: s.verbose,
             monitor: s.monitor.clone(),
-            threaded: !s.synchronous,
         },
         start,
-    )?;
+    );
     let mut r = Receiver {
         s,
         tli,
@@ -351,13 +350,10 @@ impl Receiver<'_> {
         } else {
             Lsn::INVALID
         };
-        // Written means handed to the OS: the writer may still be behind what arrived.
-        let write = self.writer.written().min(self.received);
-        sender.set_positions(write, flush, Lsn::INVALID);
+        sender.set_positions(self.writer.written(), flush, Lsn::INVALID);
     }
 
-    /// Waits for the writer, fsyncs the open file if it holds unflushed WAL, and advances
-    /// the flush position.
+    /// fsyncs the open file if it holds unflushed WAL, and advances the flush position.
     fn flush(&mut self) -> Result<(), ReceiveError> {
         if self.writer.flushed() < self.received {
             self.writer.sync()?;
@@ -393,19 +389,11 @@ impl Receiver<'_> {
         self.s.monitor.streaming(start, self.tli);
         self.s.monitor.flushed(self.writer.flushed());
         let mut stopping = false;
-        // The writer moves on between messages: refresh the positions the status updates
-        // report (a second is fresh enough for pg_stat_replication).
-        let mut refresh = tokio::time::interval(Duration::from_secs(1));
-        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let ev = tokio::select! {
                 biased;
                 _ = stop.wait(), if !stopping => None,
                 ev = stream.recv() => Some(ev),
-                _ = refresh.tick() => {
-                    self.positions(&sender);
-                    continue;
-                }
             };
             let ev = match ev {
                 None => {
@@ -466,8 +454,8 @@ impl Receiver<'_> {
         }
     }
 
-    /// Hands one XLogData to the writer, split at segment boundaries (slices of the socket
-    /// buffer; the threaded writer copies each once into a pooled buffer).
+    /// Writes one XLogData, split at segment boundaries (slices of the socket buffer, dropped
+    /// once written).
     /// Returns true when --endpos has been passed and streaming should stop.
     fn write(&mut self, x: &XLogData) -> Result<bool, ReceiveError> {
         let seg = self.s.seg;
