@@ -331,3 +331,44 @@ fn preallocate(f: &File, size: u64, zero_fill: bool) -> std::io::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(sync: bool, zero_fill: bool) -> FileSettings {
+        FileSettings {
+            compress: CompressSpec::default(),
+            sync,
+            mode: 0o600,
+            zero_fill,
+            segment_size: 4 << 20,
+        }
+    }
+
+    #[test]
+    fn a_segment_written_in_pieces_reads_back_whole_with_each_preallocation() {
+        // Pieces that straddle the writeback interval (and a final short one).
+        let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
+        for (sync, zero_fill) in [(true, false), (true, true), (false, false)] {
+            let dir = std::env::temp_dir().join(format!(
+                "pgwal-recv-walfile-{}-{sync}-{zero_fill}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let name = "000000010000000000000007";
+            let mut f = WalFile::open(&dir, name, settings(sync, zero_fill)).unwrap();
+            // Full size from the start, whatever the method.
+            let partial = dir.join(format!("{name}.partial"));
+            assert_eq!(std::fs::metadata(&partial).unwrap().len(), 4 << 20);
+            for piece in data.chunks(300_001) {
+                f.write(piece).unwrap();
+            }
+            assert!(f.is_complete());
+            f.close().unwrap();
+            assert!(!partial.exists());
+            assert!(std::fs::read(dir.join(name)).unwrap() == data);
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+}
