@@ -7,16 +7,18 @@
 //! ping by itself (the timing decisions are [`Feedback`]'s), `recv` answers keepalives that
 //! ask for a reply, and the application can send whenever it likes through a sender.
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::task::JoinHandle;
-use tokio::time::sleep_until;
+use tokio::time::{sleep_until, Sleep};
 
 use super::client::Client;
 use super::connection::SharedWriter;
 use crate::error::{Error, Result};
 use crate::lsn::{Lsn, TimelineId};
+use crate::protocol::backend::BackendMessage;
 use crate::protocol::command::{start_replication_command, TimelineSwitch};
 use crate::protocol::feedback::{Feedback, FeedbackConfig, Positions};
 use crate::protocol::frontend;
@@ -149,6 +151,10 @@ pub struct ReplicationStream<'a> {
     state: CopyBoth,
     shared: Arc<Shared>,
     ticker: Option<JoinHandle<()>>,
+    /// The receive-timeout timer, kept from one `recv` to the next: the deadline moves on
+    /// with every message, so rather than arming a timer per message (a timer-wheel insert
+    /// and removal each), this one may fire early and is then re-armed for the real deadline.
+    timeout: Option<Pin<Box<Sleep>>>,
 }
 
 impl<'a> ReplicationStream<'a> {
@@ -190,6 +196,7 @@ impl<'a> ReplicationStream<'a> {
             state,
             shared,
             ticker,
+            timeout: None,
         })
     }
 
@@ -227,13 +234,7 @@ impl<'a> ReplicationStream<'a> {
         loop {
             let deadline = self.shared.feedback().deadline();
             let msg = match deadline {
-                Some(d) => {
-                    tokio::select! {
-                        biased;
-                        m = self.client.conn.next_message() => m,
-                        _ = sleep_until(d.into()) => Err(self.timeout_error()),
-                    }
-                }
+                Some(d) => self.next_message_before(d).await,
                 None => self.client.conn.next_message().await,
             };
             let handled = msg.and_then(|m| {
@@ -277,6 +278,31 @@ impl<'a> ReplicationStream<'a> {
                 None => {}
             }
         }
+    }
+
+    /// The next message, or a timeout error once the receive deadline (`first`, then as
+    /// [`Feedback::deadline`] moves it) has passed.
+    async fn next_message_before(&mut self, first: Instant) -> Result<BackendMessage> {
+        let timer = self
+            .timeout
+            .get_or_insert_with(|| Box::pin(sleep_until(first.into())));
+        // Never later than the deadline (a timer left from before may be, if it was moved).
+        if timer.deadline() > first.into() {
+            timer.as_mut().reset(first.into());
+        }
+        loop {
+            tokio::select! {
+                biased;
+                m = self.client.conn.next_message() => return m,
+                _ = timer.as_mut() => {}
+            }
+            let deadline = self.shared.feedback().deadline();
+            match deadline {
+                Some(d) if d > Instant::now() => timer.as_mut().reset(d.into()),
+                _ => break,
+            }
+        }
+        Err(self.timeout_error())
     }
 
     fn timeout_error(&self) -> Error {

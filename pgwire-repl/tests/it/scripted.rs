@@ -274,6 +274,54 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
 }
 
 #[tokio::test]
+async fn receive_timeout_counts_from_the_last_message() {
+    // Keepalives every 250 ms for 1.5 s keep a 600 ms receive timeout from firing (the one
+    // timer kept across receives fires early and is re-armed); after the last one, silence,
+    // and the timeout comes about 600 ms later.
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            p.keepalive(0x100_0000, false).await;
+        }
+        // Read (the client's pings) until the client hangs up.
+        while p.recv().await.is_some() {}
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let fb = FeedbackConfig {
+        status_interval: None,
+        receive_timeout: Some(Duration::from_millis(600)),
+        reply_to_keepalives: true,
+    };
+    let mut s = c
+        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(fb))
+        .await
+        .unwrap();
+    for _ in 0..6 {
+        let ev = tokio::time::timeout(Duration::from_secs(5), s.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(ev, StreamEvent::Keepalive(_)), "{ev:?}");
+    }
+    let last = std::time::Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    let waited = last.elapsed();
+    assert!(
+        waited >= Duration::from_millis(550) && waited < Duration::from_millis(2000),
+        "timed out {waited:?} after the last message"
+    );
+    drop(s);
+    drop(c);
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn server_error_mid_stream_is_a_database_error() {
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
