@@ -389,10 +389,13 @@ impl Receiver<'_> {
         self.s.monitor.streaming(start, self.tli);
         self.s.monitor.flushed(self.writer.flushed());
         let mut stopping = false;
+        // One wait for the whole stream (not one per message: each registers a waiter).
+        let stop_wait = stop.wait();
+        tokio::pin!(stop_wait);
         loop {
             let ev = tokio::select! {
                 biased;
-                _ = stop.wait(), if !stopping => None,
+                _ = &mut stop_wait, if !stopping => None,
                 ev = stream.recv() => Some(ev),
             };
             let ev = match ev {
