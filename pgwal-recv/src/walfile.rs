@@ -55,7 +55,8 @@ pub struct FileSettings {
     pub sync: bool,
     /// 0600, or 0640 when the server's data directory allows group access.
     pub mode: u32,
-    /// Write zeros over a new segment instead of allocating it (see [`preallocate`]).
+    /// Write zeros over a new segment instead of allocating it (see [`preallocate`]); set
+    /// with `--synchronous`, which fsyncs every batch (so no early writeback either).
     pub zero_fill: bool,
     pub segment_size: u32,
 }
@@ -142,11 +143,17 @@ impl WalFile {
         };
         res.map_err(|e| fail("could not write to file", &self.partial, &e))?;
         self.pos += data.len() as u32;
-        if self.settings.sync && self.pos - self.kicked >= WRITEBACK_AFTER {
+        // Not with zero_fill (--synchronous), which fsyncs every batch anyway. Whole 64 KiB
+        // blocks only (any page size): the page the next write continues must stay cached.
+        if self.settings.sync
+            && !self.settings.zero_fill
+            && self.pos - self.kicked >= WRITEBACK_AFTER
+        {
+            let to = self.pos & !((64 << 10) - 1);
             if let Some(Sink::Plain(f)) = &self.sink {
-                start_writeback(f, self.kicked, self.pos);
+                start_writeback(f, self.kicked, to);
             }
-            self.kicked = self.pos;
+            self.kicked = to;
         }
         Ok(())
     }
