@@ -10,6 +10,15 @@
 //! Durability (unless `--no-sync`): the new file and its directory are fsynced at creation; a
 //! complete segment is fsynced, renamed, and the directory fsynced; an incomplete one is
 //! fsynced with its directory when closed.
+//!
+//! The page cache: an archived segment is not read again soon, so writeback of a plain
+//! segment starts every [`WRITEBACK_AFTER`] bytes as WAL arrives and the file's pages are
+//! dropped from the cache when it is closed (those already written back; PostgreSQL does the
+//! same with its own WAL when nothing archives it). The archiver's cache footprint stays near a
+//! segment, and the pages it frees are the ones its next writes get: memory still warm, not
+//! memory new to the process. On the dev machine (a VM that hands free memory back to its
+//! host) that was the difference between 0.6–0.75 s and 1.9–2.9 s of CPU for a 1.1 GB catch-up:
+//! fresh page-cache pages cost a first touch on the host, which pg_receivewal pays as well.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -80,9 +89,10 @@ pub struct WalFile {
     settings: FileSettings,
 }
 
-/// With fsync on, writeback of a plain segment is started every this many bytes written, so
-/// the disk works while WAL arrives and the fsync at the segment's end has little left to
-/// wait for (PostgreSQL's own `wal_writer_flush_after` idea).
+/// Writeback of a plain segment is started every this many bytes written (except with
+/// `--synchronous`, which fsyncs every batch), so the disk works while WAL arrives, the fsync
+/// at the segment's end has little left to wait for (PostgreSQL's own `wal_writer_flush_after`
+/// idea), and with `--no-sync` the pages are clean, so droppable, by the time the file closes.
 pub const WRITEBACK_AFTER: u32 = 1 << 20;
 
 impl WalFile {
@@ -145,10 +155,7 @@ impl WalFile {
         self.pos += data.len() as u32;
         // Not with zero_fill (--synchronous), which fsyncs every batch anyway. Whole 64 KiB
         // blocks only (any page size): the page the next write continues must stay cached.
-        if self.settings.sync
-            && !self.settings.zero_fill
-            && self.pos - self.kicked >= WRITEBACK_AFTER
-        {
+        if !self.settings.zero_fill && self.pos - self.kicked >= WRITEBACK_AFTER {
             let to = self.pos & !((64 << 10) - 1);
             if let Some(Sink::Plain(f)) = &self.sink {
                 start_writeback(f, self.kicked, to);
@@ -192,6 +199,8 @@ impl WalFile {
             file.sync_all()
                 .map_err(|e| fail("could not fsync file", &self.partial, &e))?;
         }
+        // Only a hint (see the module docs): a failure changes nothing.
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
         drop(file);
         if self.is_complete() {
             let done = self.dir.join(format!(
@@ -233,8 +242,8 @@ impl Drop for WalFile {
 
 /// Starts writing back bytes `from..to` of `f` without waiting for it: `POSIX_FADV_DONTNEED`
 /// starts writeback of the dirty pages (and drops pages already clean, which an archive does
-/// not read again). Only a hint: the fsync still makes the data durable, so a failure is
-/// ignored.
+/// not read again). Only a hint: the fsync still makes the data durable (and --no-sync never
+/// promised it), so a failure is ignored.
 fn start_writeback(f: &File, from: u32, to: u32) {
     let len = std::num::NonZeroU64::new(u64::from(to - from));
     let _ = rustix::fs::fadvise(f, u64::from(from), len, rustix::fs::Advice::DontNeed);
@@ -380,5 +389,49 @@ mod tests {
             assert!(std::fs::read(dir.join(name)).unwrap() == data);
             std::fs::remove_dir_all(&dir).unwrap();
         }
+    }
+
+    /// Bytes of `path` in the page cache, by util-linux's `fincore`; `None` when it cannot
+    /// tell (no fincore, or a tmpfs, whose pages are the file itself).
+    fn cached_bytes(path: &Path) -> Option<u64> {
+        let fs = std::process::Command::new("stat")
+            .args(["-f", "-c", "%T"])
+            .arg(path)
+            .output()
+            .ok()?;
+        if String::from_utf8_lossy(&fs.stdout).trim() == "tmpfs" {
+            return None;
+        }
+        let out = std::process::Command::new("fincore")
+            .args(["--bytes", "--noheadings", "--output", "RES"])
+            .arg(path)
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    }
+
+    #[test]
+    fn a_closed_segment_leaves_the_page_cache() {
+        // With fsync on, the closed segment's pages are clean and dropped at once; the
+        // control, a file written the same way and left alone, stays cached.
+        let dir = std::env::temp_dir().join(format!("pgwal-recv-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = vec![7u8; 4 << 20];
+        let control = dir.join("control");
+        std::fs::write(&control, &data).unwrap();
+        let Some(before) = cached_bytes(&control) else {
+            eprintln!("SKIPPED: fincore cannot tell here");
+            std::fs::remove_dir_all(&dir).unwrap();
+            return;
+        };
+        assert_eq!(before, 4 << 20, "the control is cached");
+        let name = "000000010000000000000009";
+        let mut f = WalFile::open(&dir, name, settings(true, false)).unwrap();
+        for piece in data.chunks(128 << 10) {
+            f.write(piece).unwrap();
+        }
+        f.close().unwrap();
+        assert_eq!(cached_bytes(&dir.join(name)), Some(0));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
