@@ -6,9 +6,9 @@
 //! buffer reuses its memory. A writer thread fed through a queue was measured first: the
 //! hand-off cost more CPU than the overlap saved (`--no-sync` catch-up: 0.5–1.1 s against
 //! 0.4–0.45 s of CPU for 870 MB, and slower), because the copy into the page cache then read
-//! WAL that had left the cache. With fsync on, the disk works while WAL arrives anyway: the
-//! file starts writeback every MiB ([`crate::walfile::WRITEBACK_AFTER`]), so the fsync at a
-//! segment's end has little left to wait for.
+//! WAL that had left the cache. The disk works while WAL arrives anyway: the file starts
+//! writeback every MiB ([`crate::walfile::WRITEBACK_AFTER`]), so the fsync at a segment's end
+//! has little left to wait for.
 //!
 //! A failure is kept as the writer's error: later calls return it (closing the open file as
 //! `.partial` is still done).
