@@ -32,6 +32,20 @@ async fn quiet_stream(c: &mut Client) -> pgwire_repl::ReplicationStream<'_> {
         .unwrap()
 }
 
+/// A stream from 0/1000000 with a receive timeout and nothing else automatic.
+async fn stream_with_receive_timeout(
+    c: &mut Client,
+    timeout: Duration,
+) -> pgwire_repl::ReplicationStream<'_> {
+    let fb = FeedbackConfig {
+        receive_timeout: Some(timeout),
+        ..quiet()
+    };
+    c.start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(fb))
+        .await
+        .unwrap()
+}
+
 async fn streaming_client(config: &Config) -> Client {
     let client = Client::connect(config).await.unwrap();
     assert_eq!(client.server_version(), 150004);
@@ -250,15 +264,7 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
     })
     .await;
     let mut c = streaming_client(&config).await;
-    let fb = FeedbackConfig {
-        status_interval: None,
-        receive_timeout: Some(Duration::from_millis(600)),
-        reply_to_keepalives: true,
-    };
-    let mut s = c
-        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(fb))
-        .await
-        .unwrap();
+    let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
     let began = std::time::Instant::now();
     let err = tokio::time::timeout(Duration::from_secs(5), s.recv())
         .await
@@ -289,15 +295,7 @@ async fn receive_timeout_counts_from_the_last_message() {
     })
     .await;
     let mut c = streaming_client(&config).await;
-    let fb = FeedbackConfig {
-        status_interval: None,
-        receive_timeout: Some(Duration::from_millis(600)),
-        reply_to_keepalives: true,
-    };
-    let mut s = c
-        .start_replication(StartReplication::new(Lsn(0x100_0000)).feedback(fb))
-        .await
-        .unwrap();
+    let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
     for _ in 0..6 {
         let ev = tokio::time::timeout(Duration::from_secs(5), s.recv())
             .await
