@@ -17,8 +17,9 @@
 //! same with its own WAL when nothing archives it). The archiver's cache footprint stays near a
 //! segment, and the pages it frees are the ones its next writes get: memory still warm, not
 //! memory new to the process. On the dev machine (a VM that hands free memory back to its
-//! host) that was the difference between 0.6–0.75 s and 1.9–2.9 s of CPU for a 1.1 GB catch-up:
-//! fresh page-cache pages cost a first touch on the host, which pg_receivewal pays as well.
+//! host) that was the difference between 0.6–0.75 s and 1.9–2.9 s of CPU for a 1.1 GB catch-up,
+//! most likely because fresh page-cache pages cost a first touch on the host (pg_receivewal
+//! pays it too).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
