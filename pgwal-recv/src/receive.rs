@@ -448,7 +448,7 @@ impl Receiver<'_> {
             if self.s.synchronous
                 && !stopping
                 && self.writer.flushed() < self.received
-                && !stream.has_buffered_message()
+                && !stream.message_ready_now()
             {
                 self.flush()?;
                 self.positions(&sender);

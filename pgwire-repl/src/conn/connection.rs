@@ -115,6 +115,17 @@ impl Connection {
             .any(|tag| !matches!(tag, b'N' | b'S'))
     }
 
+    /// Takes in what the socket already holds, without waiting (one read at most), as libpq's
+    /// `PQconsumeInput`. Only a look ahead: an error or the end of the stream is left for the
+    /// next real read to report.
+    pub(crate) fn read_available(&mut self) {
+        use std::future::Future;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut dst = self.rbuf.read_buf();
+        let read = std::pin::pin!(self.reader.read_buf(&mut dst));
+        let _ = read.poll(&mut cx);
+    }
+
     /// The next message of any kind.
     pub(crate) async fn read_message(&mut self) -> Result<BackendMessage> {
         loop {

@@ -219,6 +219,16 @@ impl<'a> ReplicationStream<'a> {
         self.client.conn.has_buffered_message()
     }
 
+    /// Like [`has_buffered_message`](Self::has_buffered_message), counting what the socket
+    /// already holds too (taken in without waiting, as libpq's `PQconsumeInput`): a receiver
+    /// that fsyncs per batch then puts everything that has arrived into one fsync.
+    pub fn message_ready_now(&mut self) -> bool {
+        if !self.has_buffered_message() {
+            self.client.conn.read_available();
+        }
+        self.has_buffered_message()
+    }
+
     /// The next XLogData, keepalive, or the end of the stream.
     ///
     /// Cancel-safe. Fails with [`Error::Timeout`] when the server has sent nothing for the

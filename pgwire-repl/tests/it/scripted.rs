@@ -320,6 +320,38 @@ async fn receive_timeout_counts_from_the_last_message() {
 }
 
 #[tokio::test]
+async fn message_ready_now_counts_what_the_socket_holds() {
+    // The second XLogData reaches the socket after the client read the first: it is not in
+    // the read buffer, but message_ready_now takes it in without waiting.
+    let (config, server) = serve("15.4", |mut p| async move {
+        p.start_copy().await;
+        p.xlogdata(0x100_0000, b"abc").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        p.xlogdata(0x100_0003, b"def").await;
+        while p.recv().await.is_some() {}
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = quiet_stream(&mut c).await;
+    let first = s.recv().await.unwrap();
+    assert!(matches!(&first, StreamEvent::XLogData(x) if &x.data[..] == b"abc"));
+    assert!(!s.has_buffered_message());
+    assert!(!s.message_ready_now(), "nothing has arrived yet");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!s.has_buffered_message(), "not read yet");
+    assert!(s.message_ready_now());
+    assert!(s.has_buffered_message());
+    let second = tokio::time::timeout(Duration::from_millis(50), s.recv())
+        .await
+        .expect("buffered, so no wait")
+        .unwrap();
+    assert!(matches!(&second, StreamEvent::XLogData(x) if &x.data[..] == b"def"));
+    drop(s);
+    drop(c);
+    server.await.unwrap();
+}
+
+#[tokio::test]
 async fn server_error_mid_stream_is_a_database_error() {
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
