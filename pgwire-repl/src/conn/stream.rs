@@ -221,7 +221,9 @@ impl<'a> ReplicationStream<'a> {
 
     /// Like [`has_buffered_message`](Self::has_buffered_message), counting what the socket
     /// already holds too (taken in without waiting, as libpq's `PQconsumeInput`): a receiver
-    /// that fsyncs per batch then puts everything that has arrived into one fsync.
+    /// that fsyncs per batch then puts everything that has arrived into one fsync. (The look
+    /// ahead is polled without this task's waker: wait for data through [`recv`](Self::recv),
+    /// which registers it again.)
     pub fn message_ready_now(&mut self) -> bool {
         if !self.has_buffered_message() {
             self.client.conn.read_available();
