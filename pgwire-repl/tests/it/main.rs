@@ -7,6 +7,7 @@ mod common;
 mod multihost;
 mod pki;
 mod scripted;
+mod scripted_hostile;
 mod streaming;
 mod timeline;
 mod tls;
