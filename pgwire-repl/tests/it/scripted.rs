@@ -46,6 +46,15 @@ async fn stream_with_receive_timeout(
         .unwrap()
 }
 
+/// Waits (5 s at most) for `recv` to fail with the receive timeout.
+async fn expect_receive_timeout(s: &mut pgwire_repl::ReplicationStream<'_>) {
+    let err = tokio::time::timeout(Duration::from_secs(5), s.recv())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+}
+
 pub(crate) async fn streaming_client(config: &Config) -> Client {
     let client = Client::connect(config).await.unwrap();
     assert_eq!(client.server_version(), 150004);
@@ -266,11 +275,7 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
     let mut c = streaming_client(&config).await;
     let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
     let began = std::time::Instant::now();
-    let err = tokio::time::timeout(Duration::from_secs(5), s.recv())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    expect_receive_timeout(&mut s).await;
     assert!(began.elapsed() >= Duration::from_millis(550));
     drop(s);
     // The connection is unusable after a timeout.
@@ -304,11 +309,7 @@ async fn receive_timeout_counts_from_the_last_message() {
         assert!(matches!(ev, StreamEvent::Keepalive(_)), "{ev:?}");
     }
     let last = std::time::Instant::now();
-    let err = tokio::time::timeout(Duration::from_secs(5), s.recv())
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    expect_receive_timeout(&mut s).await;
     let waited = last.elapsed();
     assert!(
         waited >= Duration::from_millis(550) && waited < Duration::from_millis(2000),
