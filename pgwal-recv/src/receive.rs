@@ -448,7 +448,7 @@ impl Receiver<'_> {
             if self.s.synchronous
                 && !stopping
                 && self.writer.flushed() < self.received
-                && !stream.message_ready_now()
+                && !stream.message_ready_now().await
             {
                 self.flush()?;
                 self.positions(&sender);

@@ -118,12 +118,23 @@ impl Connection {
     /// Takes in what the socket already holds, without waiting (one read at most), as libpq's
     /// `PQconsumeInput`. Only a look ahead: an error or the end of the stream is left for the
     /// next real read to report.
-    pub(crate) fn read_available(&mut self) {
+    ///
+    /// The runtime knows whether the socket is readable only from its last look (after a short
+    /// read it assumes not, and makes no system call until the I/O driver says otherwise), so
+    /// this lets the driver look first: on a current-thread runtime a yield turns it without
+    /// waiting, as `select` with a zero timeout.
+    pub(crate) async fn read_available(&mut self) {
         use std::future::Future;
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        tokio::task::yield_now().await;
         let mut dst = self.rbuf.read_buf();
-        let read = std::pin::pin!(self.reader.read_buf(&mut dst));
-        let _ = read.poll(&mut cx);
+        let mut read = std::pin::pin!(self.reader.read_buf(&mut dst));
+        // One poll: data already there is read; otherwise the waker is left registered,
+        // which is harmless, and nothing is lost (the read future is cancel-safe).
+        std::future::poll_fn(|cx| {
+            let _ = read.as_mut().poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
     }
 
     /// The next message of any kind.

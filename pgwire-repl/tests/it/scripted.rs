@@ -322,25 +322,40 @@ async fn receive_timeout_counts_from_the_last_message() {
 
 #[tokio::test]
 async fn message_ready_now_counts_what_the_socket_holds() {
-    // The second XLogData reaches the socket after the client read the first: it is not in
-    // the read buffer, but message_ready_now takes it in without waiting.
-    let (config, server) = serve("15.4", |mut p| async move {
-        p.start_copy().await;
-        p.xlogdata(0x100_0000, b"abc").await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        p.xlogdata(0x100_0003, b"def").await;
-        while p.recv().await.is_some() {}
-    })
-    .await;
+    // The second XLogData reaches the socket while the client is busy (its thread blocked,
+    // so the runtime never looks at the socket): it is in neither the read buffer nor the
+    // runtime's idea of what is readable, and message_ready_now must still take it in.
+    // The scripted server runs on its own thread for that.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (config, task) = serve("15.4", |mut p| async move {
+                p.start_copy().await;
+                p.xlogdata(0x100_0000, b"abc").await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                p.xlogdata(0x100_0003, b"def").await;
+                while p.recv().await.is_some() {}
+            })
+            .await;
+            tx.send(config).unwrap();
+            task.await.unwrap();
+        })
+    });
+    let config = rx.recv().unwrap();
     let mut c = streaming_client(&config).await;
     let mut s = quiet_stream(&mut c).await;
     let first = s.recv().await.unwrap();
     assert!(matches!(&first, StreamEvent::XLogData(x) if &x.data[..] == b"abc"));
     assert!(!s.has_buffered_message());
-    assert!(!s.message_ready_now(), "nothing has arrived yet");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(!s.message_ready_now().await, "nothing has arrived yet");
+    // Busy, not waiting: the runtime does not run meanwhile.
+    std::thread::sleep(Duration::from_millis(600));
     assert!(!s.has_buffered_message(), "not read yet");
-    assert!(s.message_ready_now());
+    assert!(s.message_ready_now().await);
     assert!(s.has_buffered_message());
     let second = tokio::time::timeout(Duration::from_millis(50), s.recv())
         .await
@@ -349,7 +364,7 @@ async fn message_ready_now_counts_what_the_socket_holds() {
     assert!(matches!(&second, StreamEvent::XLogData(x) if &x.data[..] == b"def"));
     drop(s);
     drop(c);
-    server.await.unwrap();
+    server.join().unwrap();
 }
 
 #[tokio::test]
