@@ -459,6 +459,8 @@ fn main() {
         .unwrap();
     let mut tps = (Vec::new(), Vec::new());
     let mut rss = (Vec::new(), Vec::new());
+    // The tool's CPU per transaction: on a small machine it competes with the primary.
+    let mut cpu = (Vec::new(), Vec::new());
     for r in 0..a.rounds {
         let order = if r % 2 == 0 {
             [Tool::Ours, Tool::Theirs]
@@ -467,15 +469,22 @@ fn main() {
         };
         for tool in order {
             let (t, run) = pgbench_tps(&pg, &a, tool);
-            eprintln!("  {:<14} {t:>8.1} tps", tool.name());
+            let us_per_tx = run.cpu * 1e6 / (t * a.pgbench_secs as f64);
+            eprintln!(
+                "  {:<14} {t:>8.1} tps {:>6.2} s cpu {us_per_tx:>5.1} µs/tx",
+                tool.name(),
+                run.cpu
+            );
             match tool {
                 Tool::Ours => {
                     tps.0.push(t);
                     rss.0.push(run.rss_kib);
+                    cpu.0.push(us_per_tx);
                 }
                 Tool::Theirs => {
                     tps.1.push(t);
                     rss.1.push(run.rss_kib);
+                    cpu.1.push(us_per_tx);
                 }
                 Tool::Measure => {}
             }
@@ -486,6 +495,13 @@ fn main() {
         median(tps.0),
         median(tps.1),
         "tps",
+        1,
+    ));
+    table.push(row(
+        "  the tool's CPU per transaction during that",
+        median(cpu.0),
+        median(cpu.1),
+        "µs",
         1,
     ));
     table.push(row(
