@@ -179,9 +179,11 @@ impl WalFile {
             }
             None => return Ok(()),
         };
-        // fdatasync: the segment's size and blocks were made durable when it was created
-        // (zero-filled when fsynced per batch, see `preallocate`), so only the data is left;
-        // fsync would also write the inode whenever the modification time ticked.
+        // fdatasync: the segment's size was made durable when it was created, and fdatasync
+        // still writes whatever block allocation its data needs (none with --synchronous,
+        // whose segments are zero-filled); what it skips is the inode's times, which fsync
+        // wrote synchronously whenever the modification time had ticked (~7 % of
+        // --synchronous batches here).
         file.sync_data()
             .map_err(|e| fail("could not fsync file", &self.partial, &e))
     }
