@@ -22,7 +22,9 @@ SELECT pg_is_in_recovery() AS in_recovery,
        pg_wal_lsn_diff(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::bigint
            AS replay_lag_bytes,
        (SELECT status FROM pg_stat_wal_receiver) AS receiver_status,
-       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream";
+       (SELECT sender_host || ':' || sender_port FROM pg_stat_wal_receiver) AS upstream,
+       current_user AS role,
+       pg_has_role('pg_read_all_stats', 'USAGE') AS reads_all_stats";
 
 const REPLICATION: &str = "\
 SELECT application_name,
@@ -137,7 +139,9 @@ fn json_value(column: &str, v: Option<String>) -> String {
     match v {
         None => "null".to_owned(),
         Some(t) if column.ends_with("_bytes") && t.parse::<i64>().is_ok() => t,
-        Some(t) if matches!(column, "active" | "in_recovery") => (t == "t").to_string(),
+        Some(t) if matches!(column, "active" | "in_recovery" | "reads_all_stats") => {
+            (t == "t").to_string()
+        }
         Some(t) => json_string(&t),
     }
 }
@@ -159,6 +163,19 @@ fn json_rows(r: &QueryResult) -> Vec<String> {
 
 fn json_array(r: &QueryResult) -> String {
     format!("[{}]", json_rows(r).join(","))
+}
+
+/// A role name as SQL takes it: bare when it would read the same, else double-quoted.
+fn sql_ident(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
 }
 
 /// Columns padded to their widest cell; NULL shows as `-`.
@@ -266,6 +283,16 @@ fn text(server: &QueryResult, repl: &QueryResult, slots: &QueryResult) -> String
             ("flush_lag_bytes", "behind"),
         ],
     );
+    if !repl.rows.is_empty() && get(server, 0, "reads_all_stats").as_deref() == Some("f") {
+        // The server shows such a role only the pid of each connection: say why the
+        // columns are empty rather than leave a table of dashes.
+        out.push_str(&format!(
+            "  (role \"{}\" cannot read these columns: it needs the privileges of \
+             pg_read_all_stats, e.g. GRANT pg_monitor TO {})\n",
+            g("role"),
+            sql_ident(&g("role"))
+        ));
+    }
     section(
         &mut out,
         "replication slots",
@@ -312,6 +339,32 @@ mod tests {
             json_array(&r),
             r#"[{"slot_name":"s\"1","active":true,"retained_bytes":16777216,"wal_status":null}]"#
         );
+    }
+
+    #[test]
+    fn says_why_the_replication_columns_are_empty() {
+        let server = |reads: &str| {
+            result(
+                &["in_recovery", "server_version", "role", "reads_all_stats"],
+                &[&[Some("f"), Some("17.2"), Some("Repl"), Some(reads)]],
+            )
+        };
+        let repl = result(&["application_name", "state"], &[&[Some("standby1"), None]]);
+        let none = result(&["slot_name"], &[]);
+        let hidden = text(&server("f"), &repl, &none);
+        assert!(
+            hidden.contains(
+                "  (role \"Repl\" cannot read these columns: it needs the privileges of \
+                 pg_read_all_stats, e.g. GRANT pg_monitor TO \"Repl\")\n"
+            ),
+            "{hidden}"
+        );
+        assert!(!text(&server("t"), &repl, &none).contains("cannot read"));
+        assert!(
+            !text(&server("f"), &result(&["application_name"], &[]), &none).contains("cannot read")
+        );
+        assert_eq!(sql_ident("replicator"), "replicator");
+        assert_eq!(sql_ident("a\"b"), "\"a\"\"b\"");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use pgwire_repl::Lsn;
 use serde_json::Value;
+use testenv::roles::REPL_TRUST;
 use testenv::Cluster;
 
 use crate::common::*;
@@ -300,6 +301,37 @@ fn status_lists_the_archiver_its_slot_and_a_standby() {
         text.contains("statusarch") && text.contains("  arch "),
         "{text}"
     );
+    assert!(!text.contains("cannot read these columns"), "{text}");
+
+    // A role without pg_read_all_stats sees only dashes: the output says why, and a member
+    // of pg_monitor sees the columns.
+    let plain = pg.conninfo(REPL_TRUST.name, None);
+    let out = run(
+        bin().args(["status", "-d", &plain]),
+        Duration::from_secs(30),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "(role \"{0}\" cannot read these columns: it needs the privileges of \
+             pg_read_all_stats, e.g. GRANT pg_monitor TO {0})",
+            REPL_TRUST.name
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        json(&plain)["server"]["reads_all_stats"],
+        Value::Bool(false)
+    );
+    pg.sql(&format!("GRANT pg_monitor TO {}", REPL_TRUST.name))
+        .unwrap();
+    let v = json(&plain);
+    assert_eq!(v["server"]["reads_all_stats"], Value::Bool(true), "{v}");
+    let me = v["replication"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["application_name"] == "statusarch"))
+        .unwrap_or_else(|| panic!("archiver missing: {v}"));
+    assert_eq!(me["state"], "streaming", "{v}");
 
     // A standby (pg_basebackup, or testenv's backup copy where there is none): its
     // recovery state.
