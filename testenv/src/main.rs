@@ -46,7 +46,8 @@ const SUBCOMMANDS: &[Subcommand] = &[
     Subcommand {
         name: "up",
         args: "",
-        about: "create a primary and a slot-backed hot standby; print their conninfos",
+        about: "create a primary and a slot-backed hot standby; print their conninfos \
+                (replicator, then the postgres superuser)",
         run: up,
     },
     Subcommand {
@@ -225,17 +226,22 @@ fn open(common: &Common) -> Result<Lab, String> {
     Ok(lab)
 }
 
-fn print_conninfos(lab: &Lab) {
+/// The replicator's conninfos, then the superuser's (`primary-admin:`, `standby-admin:`).
+fn print_conninfos(lab: &Lab) -> Result<(), String> {
+    let admin = |node| lab.admin_conninfo(node).map_err(|e| describe(&e));
+    let (primary_admin, standby_admin) = (admin(lab.primary())?, admin(lab.standby())?);
     println!("primary: {}", lab.primary_conninfo());
     println!("standby: {}", lab.standby_conninfo());
+    println!("primary-admin: {primary_admin}");
+    println!("standby-admin: {standby_admin}");
+    Ok(())
 }
 
 fn up(common: &Common, rest: &[String]) -> Result<(), String> {
     no_more("up", rest)?;
     let bin = PgBin::select(common.pg.as_deref()).map_err(|e| describe(&e))?;
     let lab = Lab::up(&common.dir, bin).map_err(|e| describe(&e))?;
-    print_conninfos(&lab);
-    Ok(())
+    print_conninfos(&lab)
 }
 
 fn status(common: &Common, rest: &[String]) -> Result<(), String> {
@@ -263,8 +269,7 @@ fn rejoin(common: &Common, rest: &[String]) -> Result<(), String> {
         lab.standby_name(),
         lab.primary_name()
     );
-    print_conninfos(&lab);
-    Ok(())
+    print_conninfos(&lab)
 }
 
 fn down(common: &Common, rest: &[String]) -> Result<(), String> {

@@ -1,17 +1,19 @@
--- The lab's data, as the seed's init.sql made it: run once on the new primary by
--- `testenv up`, after the replicator role exists.
-CREATE TABLE users (
-    id         serial PRIMARY KEY,
-    name       text NOT NULL,
-    email      text NOT NULL UNIQUE,
-    created_at timestamptz NOT NULL DEFAULT now()
+-- The lab's data: the seed guide's primary/init.sql, exactly (its table, its two rows), run
+-- once on the new primary in database postgres by `testenv up`, after the roles exist.
+CREATE TABLE IF NOT EXISTS users (
+    id SERIAL PRIMARY KEY,
+    username VARCHAR(50) UNIQUE NOT NULL,
+    email VARCHAR(100),
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
 );
 
-INSERT INTO users (name, email) VALUES
-    ('Alice', 'alice@example.com'),
-    ('Bob', 'bob@example.com'),
-    ('Carol', 'carol@example.com');
+INSERT INTO users (username, email) VALUES 
+    ('alice', 'alice@example.com'),
+    ('bob', 'bob@example.com');
 
--- The conninfos that `up` prints log in as replicator: let them use the table too.
+-- Beyond the guide: the replicator conninfos that `up` prints may use the table too, and
+-- read the replication statistics (pg_stat_replication's columns need pg_read_all_stats,
+-- which pg_monitor includes) for `pgwal-recv status` and the guide's monitoring queries.
 GRANT SELECT, INSERT, UPDATE, DELETE ON users TO replicator;
 GRANT USAGE ON SEQUENCE users_id_seq TO replicator;
+GRANT pg_monitor TO replicator;

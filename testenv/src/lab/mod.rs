@@ -2,11 +2,16 @@
 //!
 //! The lab is the seed's Docker setup done natively: a primary and a hot standby cloned from
 //! it through a physical replication slot, a `replicator` role (SCRAM-SHA-256, as in the
-//! seed's `pg_hba.conf`) and the seed's `users` table ([`INIT_SQL`]). Failover follows the
-//! seed's order: [`promote`](Lab::promote) stops the primary, as in a failure, then promotes
-//! the standby and checks it takes writes; [`rejoin`](Lab::rejoin) re-clones the old primary
-//! as a standby of the new one. Each server keeps its directory and port throughout, so the
-//! conninfos printed at the start stay valid; [`status`](Lab::status) tells who is primary.
+//! seed's `pg_hba.conf`, and a member of `pg_monitor` so that it can read the replication
+//! statistics), the superuser `postgres` that the seed's own SQL runs as (with a password,
+//! over TCP: [`admin_conninfo`](Lab::admin_conninfo)), and the seed's `users` table in
+//! database `postgres` ([`INIT_SQL`]). Failover follows the seed's order:
+//! [`promote`](Lab::promote) stops the primary, as in a failure, then promotes the standby
+//! and checks it takes writes; [`rejoin`](Lab::rejoin) re-clones the old primary as a standby
+//! of the new one. A standby promoted by hand (the seed's `SELECT pg_promote()`) counts as the
+//! primary once the old one is stopped. Each server keeps its directory and port throughout,
+//! so the conninfos printed at the start stay valid; [`status`](Lab::status) tells who is
+//! primary.
 //!
 //! Everything lives in one directory (by default [`DEFAULT_DIR`]): `lab.conf` (programs,
 //! password, ports, who is primary), `node1/` and `node2/` (each with `data/`, `sock/` and
@@ -47,8 +52,12 @@ pub use status::{NodeStatus, Sender, Status};
 /// Where the lab lives unless told otherwise (relative to the current directory).
 pub const DEFAULT_DIR: &str = ".testenv";
 
-/// The role the printed conninfos use: `LOGIN REPLICATION`, SCRAM-SHA-256.
+/// The role the printed conninfos use: `LOGIN REPLICATION`, SCRAM-SHA-256, in `pg_monitor`.
 pub const REPLICATOR: &str = "replicator";
+
+/// The superuser of the admin conninfos, as in the seed (`psql -U postgres`): its
+/// `pg_promote()`, `pg_create_physical_replication_slot` and the full `pg_stat_replication`.
+pub const ADMIN: &str = "postgres";
 
 /// The seed's data, run on the primary by [`Lab::up`].
 pub const INIT_SQL: &str = include_str!("init.sql");
@@ -89,16 +98,26 @@ impl Lab {
         )
         .context(|| format!("cannot write in {}", dir.display()))?;
         let password = random_hex(12)?;
+        let admin_password = random_hex(12)?;
         let mut primary = Cluster::new_kept(bin.clone(), node_options(0), dir.join(NODES[0]))?;
         primary.initdb(&hba_conf(primary.superuser()))?;
         primary.start_on_free_port()?;
+        // The bootstrap superuser is named after the servers' OS user: `postgres` when run
+        // as root, else made.
+        let admin = if primary.superuser() == ADMIN {
+            "ALTER ROLE"
+        } else {
+            "CREATE ROLE"
+        };
         primary
             .sql(&format!(
                 "SET password_encryption = 'scram-sha-256';\n\
-                 CREATE ROLE {REPLICATOR} WITH LOGIN REPLICATION PASSWORD {};\n{INIT_SQL}",
-                quote_literal(&password)
+                 CREATE ROLE {REPLICATOR} WITH LOGIN REPLICATION PASSWORD {};\n\
+                 {admin} {ADMIN} WITH SUPERUSER LOGIN PASSWORD {};\n{INIT_SQL}",
+                quote_literal(&password),
+                quote_literal(&admin_password)
             ))
-            .map_err(|e| Error::with_source("cannot create the replicator role and the data", e))?;
+            .map_err(|e| Error::with_source("cannot create the roles and the data", e))?;
         let mut standby = Cluster::new_kept(bin.clone(), node_options(1), dir.join(NODES[1]))?;
         let slot = slot_name(1);
         primary.clone_to(&standby, &slot, CloneMethod::Auto)?;
@@ -108,6 +127,7 @@ impl Lab {
         let state = State {
             bindir: bin.bindir().to_path_buf(),
             password,
+            admin_password: Some(admin_password),
             primary: 0,
             ports: [primary.port(), standby.port()],
         };
@@ -143,12 +163,29 @@ impl Lab {
             )
         };
         let nodes = [node(0)?, node(1)?];
-        Ok(Lab {
+        let mut lab = Lab {
             dir,
             bin,
             state,
             nodes,
-        })
+        };
+        lab.notice_manual_promotion()?;
+        Ok(lab)
+    }
+
+    /// The seed promotes by hand (`docker-compose stop` of the primary, then `SELECT
+    /// pg_promote()` on the standby): when the recorded primary is stopped and the other
+    /// node runs out of recovery, the other node is the primary from now on.
+    fn notice_manual_promotion(&mut self) -> Result<()> {
+        let (p, s) = (self.state.primary, 1 - self.state.primary);
+        if self.nodes[p].is_running() || !self.nodes[s].is_running() {
+            return Ok(());
+        }
+        if matches!(self.nodes[s].is_in_recovery(), Ok(false)) {
+            self.state.primary = s;
+            self.state.save(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// The lab's directory (absolute).
@@ -212,6 +249,27 @@ impl Lab {
     /// [`conninfo`](Self::conninfo) of the standby.
     pub fn standby_conninfo(&self) -> String {
         self.conninfo(self.standby())
+    }
+
+    /// A conninfo for `node` as the superuser [`ADMIN`] over TCP to database `postgres`,
+    /// for the seed's own SQL (`pg_promote()`, all of `pg_stat_replication`). Fails for a
+    /// lab made before the lab had one.
+    pub fn admin_conninfo(&self, node: &Cluster) -> Result<String> {
+        let password = self.state.admin_password.as_deref().ok_or_else(|| {
+            Error::new(format!(
+                "the lab in {} has no {ADMIN} password (made by an older testenv: \
+                 `testenv down` and `up` again)",
+                self.dir.display()
+            ))
+        })?;
+        let port = node.port().to_string();
+        Ok(conninfo::build_plain(&[
+            ("host", crate::HOST),
+            ("port", &port),
+            ("user", ADMIN),
+            ("password", password),
+            ("dbname", "postgres"),
+        ]))
     }
 
     /// The replicator's password.
@@ -412,7 +470,9 @@ fn upstream_conninfo(primary: &Cluster, password: &str, standby_name: &str) -> S
 }
 
 /// The seed's `pg_hba.conf` (the replicator over TCP with SCRAM, for replication and
-/// SQL), plus the superuser through the socket by `peer` for testenv itself.
+/// SQL), the superuser [`ADMIN`] over TCP with SCRAM (the seed trusts local connections; a
+/// lab on a shared machine asks for a password instead), plus the bootstrap superuser
+/// through the socket by `peer` for testenv itself.
 fn hba_conf(superuser: &str) -> String {
     let su = quote_hba(superuser);
     format!(
@@ -421,7 +481,8 @@ fn hba_conf(superuser: &str) -> String {
          local   all          {su:<15}                peer\n\
          local   replication  {su:<15}                peer\n\
          host    all          {REPLICATOR:<15} 127.0.0.1/32   scram-sha-256\n\
-         host    replication  {REPLICATOR:<15} 127.0.0.1/32   scram-sha-256\n"
+         host    replication  {REPLICATOR:<15} 127.0.0.1/32   scram-sha-256\n\
+         host    all          {ADMIN:<15} 127.0.0.1/32   scram-sha-256\n"
     )
 }
 
@@ -439,7 +500,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hba_lets_the_replicator_in_by_scram_only() {
+    fn hba_lets_the_replicator_and_the_admin_in_by_scram_only() {
         let hba = hba_conf("postgres");
         let lines: Vec<Vec<&str>> = hba
             .lines()
@@ -459,14 +520,16 @@ mod tests {
                     "127.0.0.1/32",
                     "scram-sha-256"
                 ],
+                vec!["host", "all", "postgres", "127.0.0.1/32", "scram-sha-256"],
             ]
         );
     }
 
     #[test]
     fn init_sql_makes_the_users_table() {
-        assert!(INIT_SQL.contains("CREATE TABLE users"));
-        assert!(INIT_SQL.contains("GRANT"));
+        assert!(INIT_SQL.contains("CREATE TABLE IF NOT EXISTS users"));
+        assert!(INIT_SQL.contains("username VARCHAR(50) UNIQUE NOT NULL"));
+        assert!(INIT_SQL.contains("GRANT pg_monitor TO replicator"));
         assert_eq!(slot_name(1), "node2_slot");
         assert_eq!(random_hex(12).unwrap().len(), 24);
     }

@@ -18,6 +18,8 @@ pub(crate) struct State {
     pub bindir: PathBuf,
     /// The replicator role's password.
     pub password: String,
+    /// The `postgres` superuser's password (labs made before it existed have none).
+    pub admin_password: Option<String>,
     /// Index in [`NODES`] of the primary.
     pub primary: usize,
     /// Each node's port, in [`NODES`] order.
@@ -32,11 +34,16 @@ impl State {
              format = 1\n\
              bindir = {}\n\
              password = {}\n\
+             {}\
              primary = {}\n\
              {} = {}\n\
              {} = {}\n",
             self.bindir.display(),
             self.password,
+            self.admin_password
+                .as_ref()
+                .map(|p| format!("admin_password = {p}\n"))
+                .unwrap_or_default(),
             NODES[self.primary],
             port_key(0),
             self.ports[0],
@@ -80,6 +87,7 @@ impl State {
         Ok(State {
             bindir: PathBuf::from(field("bindir")?),
             password: field("password")?.to_string(),
+            admin_password: fields.get("admin_password").cloned(),
             primary,
             ports: [port(0)?, port(1)?],
         })
@@ -125,6 +133,7 @@ mod tests {
         let s = State {
             bindir: PathBuf::from("/usr/lib/postgresql/15/bin"),
             password: "abc123".into(),
+            admin_password: Some("def456".into()),
             primary: 1,
             ports: [40001, 40002],
         };
@@ -134,5 +143,8 @@ mod tests {
         assert!(State::parse("garbage").is_err());
         let no_port = s.to_text().replace("node1.port = 40001\n", "");
         assert_eq!(State::parse(&no_port).unwrap_err(), "no node1.port");
+        // A lab made before the superuser had a password still opens.
+        let old = s.to_text().replace("admin_password = def456\n", "");
+        assert_eq!(State::parse(&old).unwrap().admin_password, None);
     }
 }
