@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::npm;
+use crate::{npm, pypi};
 
 /// Where Debian-style packages put each major version's programs.
 const VERSIONED_ROOT: &str = "/usr/lib/postgresql";
@@ -25,7 +25,9 @@ impl PgBin {
     /// The installation the tests use, found once per process: with `$PG_VERSION` set (a
     /// major such as `16`, or an exact npm version), that build from npm (fetched once into
     /// a cache, see [`PgBin::from_npm`]); else `$PG_BINDIR`, else `pg_config --bindir` if it
-    /// holds `postgres` and `initdb`, else the newest `/usr/lib/postgresql/<N>/bin`.
+    /// holds `postgres` and `initdb`, else the newest `/usr/lib/postgresql/<N>/bin`; and on a
+    /// machine with none of these, the newest supported major from npm, said in one line on
+    /// stderr.
     pub fn get() -> Result<&'static PgBin> {
         static BIN: OnceLock<std::result::Result<PgBin, String>> = OnceLock::new();
         BIN.get_or_init(|| PgBin::discover().map_err(|e| format!("{e:?}")))
@@ -49,17 +51,30 @@ impl PgBin {
             dir
         } else if let Some(dir) = pg_config_bindir().filter(|d| has_server(d)) {
             dir
+        } else if let Some((_, dir)) = versioned_bindirs().into_iter().find(|(_, d)| has_server(d))
+        {
+            dir
         } else {
-            versioned_bindirs()
-                .into_iter()
-                .find(|(_, d)| has_server(d))
-                .map(|(_, d)| d)
-                .ok_or_else(|| {
-                    Error::new(format!(
-                        "no PostgreSQL server found: set PG_BINDIR, put pg_config on PATH \
-                         or install one under {VERSIONED_ROOT}/<version>/bin"
-                    ))
-                })?
+            let major = *npm::MAJORS.end();
+            eprintln!(
+                "testenv: no PostgreSQL server installed (no {PG_VERSION_VAR}, PG_BINDIR, \
+                 pg_config or {VERSIONED_ROOT}/*/bin): using PostgreSQL {major} from the npm \
+                 registry ({}, fetched once into {})",
+                npm::PACKAGE,
+                crate::cache::cache_root()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "the cache".into())
+            );
+            let bindir = npm::build(&major.to_string(), false).map_err(|e| {
+                Error::with_source(
+                    format!(
+                        "no PostgreSQL server found, and fetching one failed: set PG_BINDIR, \
+                         put pg_config on PATH or install one under {VERSIONED_ROOT}/<version>/bin"
+                    ),
+                    e,
+                )
+            })?;
+            return PgBin::at(&bindir);
         };
         PgBin::at(&bindir)
     }
@@ -90,7 +105,7 @@ impl PgBin {
     /// These builds hold only `initdb`, `pg_ctl` and `postgres`; client programs come from
     /// elsewhere ([`tool`](Self::tool)).
     pub fn from_npm(spec: &str) -> Result<PgBin> {
-        let bindir = npm::build(spec)?;
+        let bindir = npm::build(spec, true)?;
         PgBin::at(&bindir)
     }
 
@@ -124,13 +139,16 @@ impl PgBin {
     }
 
     /// A client program (`psql`, `pg_basebackup`, `pg_receivewal`, `pg_waldump`, ...):
-    /// from the server's bindir, else the newest `/usr/lib/postgresql/<N>/bin`, else `PATH`.
+    /// from the server's bindir, else the newest `/usr/lib/postgresql/<N>/bin`, else `PATH`,
+    /// else from a PyPI wheel ([`pypi::WHEELS`]: the same major first, then the nearest
+    /// newer one), fetched into the cache the first time it is needed.
     ///
     /// Some builds ship only the server programs, hence the search; a program found
     /// elsewhere must work with this server's major version: `psql` and `pgbench` of any
     /// version; `pg_basebackup`, `pg_receivewal` and `pg_recvlogical` of the same or a
     /// newer one (they refuse newer servers); anything else (`pg_waldump` reads the WAL
-    /// format of its own version only) of the same one.
+    /// format of its own version only) of the same one. A program on `PATH` that cannot say
+    /// its version (a wrapper with no installation behind it) is passed over.
     pub fn tool(&self, name: &str) -> Result<PathBuf> {
         let own = self.bindir.join(name);
         if own.is_file() {
@@ -156,22 +174,34 @@ impl PgBin {
                 None => program_version(&path).ok().map(|(v, _)| v),
             };
             match tool_version {
-                Some(v) if !tool_works_with(name, v, self.version) => {
-                    refused.push(format!("{} (version {v})", path.display()))
-                }
-                _ => return Ok(path),
+                Some(v) if tool_works_with(name, v, self.version) => return Ok(path),
+                Some(v) => refused.push(format!("{} (version {v})", path.display())),
+                None => refused.push(format!("{} (does not run)", path.display())),
+            }
+        }
+        let mut failed = Vec::new();
+        for wheel in pypi::by_preference(self.version) {
+            if !tool_works_with(name, wheel.major, self.version) {
+                continue;
+            }
+            let why = format!("{name} with PostgreSQL {}", self.version);
+            match wheel.bindir(&why) {
+                Ok(dir) if dir.join(name).is_file() => return Ok(dir.join(name)),
+                Ok(dir) => failed.push(format!("{} has no {name}", dir.display())),
+                Err(e) => failed.push(format!("{e:?}")),
             }
         }
         let mut msg = format!(
-            "{name} not found in {}, {VERSIONED_ROOT}/*/bin or PATH",
+            "no {name} for PostgreSQL {} in {}, {VERSIONED_ROOT}/*/bin, PATH or the PyPI \
+             builds",
+            self.version,
             self.bindir.display()
         );
         if !refused.is_empty() {
-            msg = format!(
-                "no {name} for PostgreSQL {}: {} cannot work with it",
-                self.version,
-                refused.join(", ")
-            );
+            msg.push_str(&format!("; {} cannot work with it", refused.join(", ")));
+        }
+        if !failed.is_empty() {
+            msg.push_str(&format!("; {}", failed.join("; ")));
         }
         Err(Error::new(msg))
     }
@@ -248,7 +278,7 @@ fn program_version(program: &Path) -> Result<(u32, String)> {
 }
 
 /// The version word after "(PostgreSQL)": `15.18`, `17devel`, `18beta1`.
-fn parse_version(text: &str) -> Option<String> {
+pub(crate) fn parse_version(text: &str) -> Option<String> {
     let word = text
         .split("(PostgreSQL)")
         .nth(1)?

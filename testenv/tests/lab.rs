@@ -212,9 +212,13 @@ fn seed_guide_statements_on_the_native_lab() {
     );
     assert_eq!(api.admin_conninfo(api.primary()).unwrap(), primary_admin);
     eprintln!(
-        "lab: PostgreSQL {} from {}",
+        "lab: PostgreSQL {} from {}; standby cloned by {}",
         api.bin().full_version(),
-        api.bin().bindir().display()
+        api.bin().bindir().display(),
+        api.bin().tool("pg_basebackup").map_or_else(
+            |e| format!("testenv's backup copy ({e})"),
+            |p| p.display().to_string()
+        )
     );
 
     // The seed's data, in database postgres; the replicator may replicate.

@@ -46,14 +46,20 @@ fn dozens_of_segments_identical_to_pg_wal_and_to_pg_receivewal() {
     let n = assert_identical_to_server(&pg, dir.path(), TimelineId(1), first, last);
     assert!(n >= 25);
 
-    // PostgreSQL's own tool, from the twin slot, into a directory its OS user owns.
-    let mut cmd = match pg.tool_command("pg_receivewal") {
-        Ok(cmd) => cmd,
-        Err(e) => {
-            eprintln!("SKIPPED the pg_receivewal comparison: {e}");
-            return;
-        }
-    };
+    // PostgreSQL's own tool, from the twin slot, into a directory its OS user owns: an
+    // installed one that works with this server, else one from PyPI (testenv fetches it).
+    let tool = pg.bin().tool("pg_receivewal").unwrap();
+    let version = std::process::Command::new(&tool)
+        .arg("--version")
+        .output()
+        .unwrap();
+    eprintln!(
+        "comparing with {} on PostgreSQL {}: {}",
+        tool.display(),
+        pg.bin().full_version(),
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    let mut cmd = pg.tool_command("pg_receivewal").unwrap();
     let theirs = pg.scratch_dir("pg_receivewal").unwrap();
     seed(&theirs);
     let out = run(
