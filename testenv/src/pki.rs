@@ -1,6 +1,9 @@
 //! A throwaway certificate authority for TLS tests (feature `pki`, rcgen): a server
 //! certificate for `localhost` and `127.0.0.1`, a client certificate for [`CERT_USER`], and
 //! a second CA that signed nothing, written into the cluster's directory (removed with it).
+//! [`openssl`] makes the same with the `openssl` command line, version 1 certificates too.
+
+pub mod openssl;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -85,13 +88,18 @@ pub fn enable_test_pki(pg: &Cluster) -> Result<Pki> {
         client_key: write("client.key", &client_key, 0o600)?,
         key_pems: vec![client_key, server_key.clone()],
     };
+    allow_cert_login(pg)?;
+    pg.enable_ssl(&server_cert, &server_key, Some(&ca_pem))?;
+    Ok(pki)
+}
+
+/// Adds the role [`CERT_USER`] and its `hostssl … cert` lines (for SQL and replication).
+fn allow_cert_login(pg: &Cluster) -> Result<()> {
     pg.sql(&format!("CREATE ROLE {CERT_USER} LOGIN REPLICATION"))?;
     pg.prepend_hba(&[
         &format!("hostssl all         {CERT_USER} 127.0.0.1/32 cert"),
         &format!("hostssl replication {CERT_USER} 127.0.0.1/32 cert"),
-    ])?;
-    pg.enable_ssl(&server_cert, &server_key, Some(&ca_pem))?;
-    Ok(pki)
+    ])
 }
 
 /// The base64 body lines of a PEM text (what a leak would show).
