@@ -61,8 +61,9 @@ pub enum RootCert {
 pub struct TlsParams {
     pub negotiation: SslNegotiation,
     pub root_cert: RootCert,
-    /// The client certificate, when its file exists (as in libpq, a missing one means no
-    /// client certificate).
+    /// The client certificate, unless its path leads nowhere (as in libpq, a missing file
+    /// means no client certificate; a directory or an unreadable file is an error when TLS
+    /// starts).
     pub client_cert: Option<PathBuf>,
     /// The key for `client_cert`; it must exist when the certificate does.
     pub client_key: Option<PathBuf>,
@@ -271,7 +272,7 @@ impl Config {
             Some(path) => Some(PathBuf::from(path)),
             None => dot_postgresql("postgresql.crt"),
         }
-        .filter(|p| p.is_file());
+        .filter(|p| !absent(p));
         let client_key = match non_empty(&self.sslkey) {
             Some(path) => Some(PathBuf::from(path)),
             None => dot_postgresql("postgresql.key"),
@@ -286,6 +287,15 @@ impl Config {
         };
         Ok((sslmode, tls))
     }
+}
+
+/// libpq's test for "no client certificate": `stat` fails with ENOENT or ENOTDIR.
+fn absent(path: &Path) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        std::fs::metadata(path),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
+    )
 }
 
 fn existing(path: PathBuf) -> RootCert {

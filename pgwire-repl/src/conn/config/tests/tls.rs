@@ -154,6 +154,12 @@ fn tls_files_and_modes() {
         RootCert::Missing(Some("/nonexistent/ca.pem".into()))
     );
     assert_eq!((p.tls.client_cert, p.tls.client_key), (None, None));
+    let under_a_file = dot.join("root.crt/c.crt");
+    let p = resolve(&format!("sslcert={}", under_a_file.display())).unwrap();
+    assert_eq!(p.tls.client_cert, None);
+    // A directory is no certificate, but something there: an error when TLS starts.
+    let p = resolve(&format!("sslcert={}", dot.display())).unwrap();
+    assert_eq!(p.tls.client_cert, Some(dot.clone()));
     // sslrootcert=system: verify-full by default, nothing weaker.
     let p = resolve("sslrootcert=system").unwrap();
     assert_eq!(
