@@ -9,7 +9,7 @@
 //! signatures for `require` without a root certificate; the chain against `sslrootcert`
 //! for `verify-ca` (and for any mode when a root certificate file exists, as libpq); the
 //! chain and the host name (a DNS name or an IP address in the certificate) for
-//! `verify-full`.
+//! `verify-full`. The client certificate and its key are loaded in `client_cert`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::{verify_server_cert_signed_by_trust_anchor, verify_server_name};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,6 +29,8 @@ use super::socket::{describe, BoxTransport};
 use crate::auth::TlsBinding;
 use crate::error::{Error, Result};
 use crate::protocol::frontend;
+
+mod client_cert;
 
 /// The ALPN protocol name PostgreSQL 17 registered.
 const ALPN: &[u8] = b"postgresql";
@@ -76,18 +78,8 @@ impl TlsConnector {
             .with_custom_certificate_verifier(verifier);
         let mut config = match (&p.tls.client_cert, &p.tls.client_key) {
             (Some(cert), Some(key)) => {
-                let chain = load_certs(cert, "certificate")?;
-                let key = load_key(key)?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::config(format!(
-                        "could not load private key file \"{}\": {e}",
-                        p.tls
-                            .client_key
-                            .as_deref()
-                            .unwrap_or(Path::new(""))
-                            .display()
-                    ))
-                })?
+                let resolver = client_cert::resolver(cert, key, builder.crypto_provider())?;
+                builder.with_client_cert_resolver(resolver)
             }
             (Some(_), None) => {
                 return Err(Error::config(
@@ -241,60 +233,6 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
     }
 }
 
-/// The client certificate's key, after libpq's permission check.
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    check_key_permissions(path)?;
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        let why = match e {
-            rustls::pki_types::pem::Error::NoItemsFound => {
-                "no unencrypted private key found (PKCS#8, PKCS#1 or SEC1 PEM; encrypted keys \
-                 and sslpassword are not supported)"
-                    .to_owned()
-            }
-            e => pem_error(&e),
-        };
-        Error::config(format!(
-            "could not load private key file \"{}\": {why}",
-            path.display()
-        ))
-    })
-}
-
-/// libpq's check: a regular file, with no group or world access if it belongs to us, or
-/// at most u=rw,g=r if it belongs to root (and we are not root).
-fn check_key_permissions(path: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::config(format!(
-            "certificate present, but not private key file \"{}\": {e}",
-            path.display()
-        ))
-    })?;
-    if !meta.is_file() {
-        return Err(Error::config(format!(
-            "private key file \"{}\" is not a regular file",
-            path.display()
-        )));
-    }
-    let mode = meta.mode();
-    let too_open = if Some(meta.uid()) == super::config::effective_uid() {
-        mode & 0o077 != 0
-    } else if meta.uid() == 0 {
-        mode & 0o037 != 0
-    } else {
-        false
-    };
-    if too_open {
-        return Err(Error::config(format!(
-            "private key file \"{}\" has group or world access; file must have permissions \
-             u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) \
-             or less if owned by root",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
 /// Checks what the sslmode asks for: the chain when `roots` is set, the name too when
 /// `check_name`; always the handshake signatures, so that the server proves it holds the
 /// certificate's key.
@@ -356,48 +294,6 @@ impl ServerCertVerifier for Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn key_permissions() {
-        let dir = std::env::temp_dir().join(format!("pgwire-repl-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let key = dir.join("k.key");
-        std::fs::write(
-            &key,
-            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n",
-        )
-        .unwrap();
-        // Our own file: no group or world access at all.
-        for (mode, ok) in [
-            (0o600, true),
-            (0o400, true),
-            (0o700, true),
-            (0o640, false),
-            (0o644, false),
-            (0o660, false),
-        ] {
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
-            let r = check_key_permissions(&key);
-            assert_eq!(r.is_ok(), ok, "{mode:o}: {r:?}");
-            if let Err(e) = r {
-                assert!(e.to_string().contains("has group or world access"), "{e}");
-            }
-        }
-        assert!(check_key_permissions(&dir)
-            .unwrap_err()
-            .to_string()
-            .contains("is not a regular file"));
-        // A key that does not parse: the error shows none of its text.
-        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::write(&key, "garbage c2VjcmV0\n").unwrap();
-        let e = load_key(&key).unwrap_err().to_string();
-        assert!(
-            !e.contains("c2VjcmV0") && e.contains("no unencrypted private key"),
-            "{e}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 
     #[test]
     fn server_names() {

@@ -11,4 +11,5 @@ mod scripted_hostile;
 mod streaming;
 mod timeline;
 mod tls;
+mod tls_openssl;
 mod walsender;

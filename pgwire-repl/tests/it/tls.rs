@@ -24,7 +24,7 @@ fn scram(pg: &Cluster, extra: &str) -> Config {
 }
 
 /// Whether the server sees the connection as TLS.
-fn uses_tls(pg: &Cluster, c: &Client) -> bool {
+pub(crate) fn uses_tls(pg: &Cluster, c: &Client) -> bool {
     let pid = c.server_info().process_id;
     pg.sql(&format!("SELECT ssl FROM pg_stat_ssl WHERE pid = {pid}"))
         .unwrap()
@@ -40,21 +40,27 @@ async fn connect(cfg: &Config) -> Client {
 
 /// Fails to connect; returns the whole error text after checking that no secret is in it.
 async fn fails(cfg: &Config, pki: Option<&Pki>) -> (Error, String) {
+    fails_keeping_keys(cfg, pki.map_or(&[], |p| &p.key_pems)).await
+}
+
+/// Fails to connect; returns the whole error text after checking that neither the
+/// password nor any line of the `key_pems` is in it.
+pub(crate) async fn fails_keeping_keys(cfg: &Config, key_pems: &[String]) -> (Error, String) {
     let e = match Client::connect(cfg).await {
         Ok(_) => panic!("connected with {cfg:?}"),
         Err(e) => e,
     };
     let text = format!("{} | {e:?}", Report(&e));
-    assert_no_secrets(&text, pki);
+    assert_no_secrets(&text, key_pems);
     (e, text)
 }
 
-fn assert_no_secrets(text: &str, pki: Option<&Pki>) {
+fn assert_no_secrets(text: &str, key_pems: &[String]) {
     assert!(
         !text.contains(REPL_SCRAM.password.unwrap()),
         "password in: {text}"
     );
-    for pem in pki.iter().flat_map(|p| &p.key_pems) {
+    for pem in key_pems {
         for line in pem_body_lines(pem) {
             assert!(!text.contains(line), "key material in: {text}");
         }
