@@ -19,12 +19,24 @@ die() {
     exit 1
 }
 
-# The other PostgreSQL service.
+# The other PostgreSQL service. The two have the seed guide's names (services and containers
+# alike); either can be the primary after a failover, and the names stay.
 peer_of() {
     case "$1" in
-        primary) echo standby ;;
-        standby) echo primary ;;
-        *) die "unknown service \"$1\" (primary or standby)" ;;
+        postgres-primary) echo postgres-standby ;;
+        postgres-standby) echo postgres-primary ;;
+        *) die "unknown service \"$1\" (postgres-primary or postgres-standby)" ;;
+    esac
+}
+
+# The slot a service streams through when it is the standby: the guide's standby_slot for
+# postgres-standby, primary_slot for postgres-primary after a rejoin (slot names allow only
+# lower-case letters, digits and underscores, so the service name cannot be used as it is).
+slot_of() {
+    case "$1" in
+        postgres-primary) echo primary_slot ;;
+        postgres-standby) echo standby_slot ;;
+        *) die "unknown service \"$1\" (postgres-primary or postgres-standby)" ;;
     esac
 }
 

@@ -77,7 +77,7 @@ show_archiver() {
 
 report() {
     local service primary_lsn='' primaries=() standbys=()
-    for service in primary standby; do
+    for service in postgres-primary postgres-standby; do
         if ! is_running "$service"; then
             say "$service: not running"
         elif in_recovery "$service"; then

@@ -11,8 +11,8 @@
 #      timeline switch. WAL the new primary no longer held by then is missing from the archive.
 #
 # Usage: testenv/docker/scripts/promote-standby.sh [--crash] [SERVICE]
-#   SERVICE: the standby to promote (default standby; after a rejoin the roles are swapped,
-#   and promote-standby.sh primary fails back).
+#   SERVICE: the standby to promote (default postgres-standby; after a rejoin the roles are
+#   swapped, and promote-standby.sh postgres-primary fails back).
 #
 # Afterwards, run rejoin-old-primary.sh before any plain `docker compose up`: that would start
 # the old primary again as a second primary.
@@ -21,12 +21,12 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 crash=0
-new=standby
+new=postgres-standby
 for arg in "$@"; do
     case "$arg" in
         --crash) crash=1 ;;
-        primary | standby) new=$arg ;;
-        *) die "usage: promote-standby.sh [--crash] [primary|standby]" ;;
+        postgres-primary | postgres-standby) new=$arg ;;
+        *) die "usage: promote-standby.sh [--crash] [postgres-primary|postgres-standby]" ;;
     esac
 done
 old=$(peer_of "$new")

@@ -3,8 +3,8 @@
 # new one.
 #
 # By default its data directory is replaced by a new base backup of the new primary
-# (server/clone.sh: pg_basebackup -R -X stream through the slot <old>_slot, created here on
-# the new primary). Nothing of the old timeline survives, whatever happened before the failure.
+# (server/clone.sh: pg_basebackup -R -X stream through a slot created here on the new primary:
+# primary_slot for postgres-primary, standby_slot for postgres-standby). Nothing of the old timeline survives, whatever happened before the failure.
 #
 # --rewind uses pg_rewind instead (server/rewind.sh): only the blocks changed since the
 # timelines forked are copied, which is what makes it fast on a large database. It needs
@@ -13,26 +13,27 @@
 # fork), run again without --rewind.
 #
 # Usage: testenv/docker/scripts/rejoin-old-primary.sh [--rewind] [OLD]
-#   OLD: the service that was primary (default primary; the other one must be the primary now).
+#   OLD: the service that was primary (default postgres-primary; the other one must be the
+#   primary now).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 
 method=clone
 entry=/lab/clone.sh
-old=primary
+old=postgres-primary
 for arg in "$@"; do
     case "$arg" in
         --rewind)
             method=rewind
             entry=/lab/rewind.sh
             ;;
-        primary | standby) old=$arg ;;
-        *) die "usage: rejoin-old-primary.sh [--rewind] [primary|standby]" ;;
+        postgres-primary | postgres-standby) old=$arg ;;
+        *) die "usage: rejoin-old-primary.sh [--rewind] [postgres-primary|postgres-standby]" ;;
     esac
 done
 new=$(peer_of "$old")
-slot="${old}_slot"
+slot=$(slot_of "$old")
 
 is_running "$new" || die "$new is not running"
 in_recovery "$new" && die "$new is not a primary; run promote-standby.sh first"

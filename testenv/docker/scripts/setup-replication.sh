@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# setup-replication.sh — make the standby service a fresh clone of the primary service, by hand.
+# setup-replication.sh — make postgres-standby a fresh clone of postgres-primary, by hand.
 #
 # For a lab started without the automatic clone (STANDBY_AUTO_CLONE=0 docker compose up -d,
 # where the standby initialises a server of its own), or to rebuild a standby that fell too far
-# behind. Needs the primary running as a primary. It:
-#   1. makes sure the replicator role and the archiver's slot exist on the primary;
-#   2. stops the standby and (re)creates its slot, standby_slot, on the primary;
-#   3. replaces the standby's data directory with pg_basebackup -R -X stream -S standby_slot
-#      (server/clone.sh, in a one-off container on the standby's volume);
-#   4. starts the standby and waits until it streams from the primary.
+# behind. Needs postgres-primary running as a primary. It:
+#   1. makes sure the replicator role and the archiver's slot exist on postgres-primary;
+#   2. stops postgres-standby and (re)creates its slot, standby_slot, on postgres-primary;
+#   3. replaces postgres-standby's data directory with pg_basebackup -R -X stream -S standby_slot
+#      (server/clone.sh, in a one-off container on postgres-standby's volume);
+#   4. starts postgres-standby and waits until it streams from postgres-primary.
 #
 # Usage: testenv/docker/scripts/setup-replication.sh
 set -euo pipefail
@@ -17,14 +17,14 @@ source "$(dirname "$0")/lib.sh"
 
 [ "$#" -eq 0 ] || die "usage: setup-replication.sh (no arguments)"
 
-is_running primary || die "the primary service is not running (docker compose up -d primary)"
-in_recovery primary && die "the primary service is a standby; this script clones standby from primary"
+is_running postgres-primary || die "postgres-primary is not running (docker compose up -d postgres-primary)"
+in_recovery postgres-primary && die "postgres-primary is in recovery; this script clones postgres-standby from a primary"
 
-say "replicator role on primary"
-if [ "$(sql_value primary "SELECT count(*) FROM pg_roles WHERE rolname = 'replicator'")" = 0 ]; then
+say "replicator role on postgres-primary"
+if [ "$(sql_value postgres-primary "SELECT count(*) FROM pg_roles WHERE rolname = 'replicator'")" = 0 ]; then
     # The password the servers were started with, read from the container, never from argv.
-    password=$(compose exec -T primary printenv REPLICATOR_PASSWORD)
-    sql primary -v pw="$password" <<'SQL'
+    password=$(compose exec -T postgres-primary printenv REPLICATOR_PASSWORD)
+    sql postgres-primary -v pw="$password" <<'SQL'
 SET password_encryption = 'scram-sha-256';
 CREATE ROLE replicator WITH REPLICATION LOGIN PASSWORD :'pw';
 SQL
@@ -32,23 +32,23 @@ SQL
 else
     say "exists"
 fi
-ensure_slot primary archiver_slot
+ensure_slot postgres-primary archiver_slot
 
-say "stopping standby"
-compose stop standby
+say "stopping postgres-standby"
+compose stop postgres-standby
 
-say "recreating standby_slot on primary"
-recreate_slot primary standby_slot
+say "recreating standby_slot on postgres-primary"
+recreate_slot postgres-primary standby_slot
 
-say "cloning primary into standby's volume"
-compose run --rm --no-deps -T --entrypoint /lab/clone.sh standby primary standby_slot
+say "cloning postgres-primary into postgres-standby's volume"
+compose run --rm --no-deps -T --entrypoint /lab/clone.sh postgres-standby postgres-primary standby_slot
 
-say "starting standby"
-compose up -d --no-deps standby
-wait_ready standby 300
-in_recovery standby || die "standby started but is not in recovery"
-wait_slot_active primary standby_slot
+say "starting postgres-standby"
+compose up -d --no-deps postgres-standby
+wait_ready postgres-standby 300
+in_recovery postgres-standby || die "postgres-standby started but is not in recovery"
+wait_slot_active postgres-primary standby_slot
 
-say "standby streams from primary:"
-sql primary -c "SELECT application_name, client_addr, state, sync_state, replay_lsn
-                FROM pg_stat_replication"
+say "postgres-standby streams from postgres-primary:"
+sql postgres-primary -c "SELECT application_name, client_addr, state, sync_state, replay_lsn
+                         FROM pg_stat_replication"

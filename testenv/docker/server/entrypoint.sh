@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Entrypoint of both PostgreSQL services (mounted at /lab). A server whose data directory is
-# empty and whose environment names a CLONE_FROM service (the standby) starts as a clone of
-# it, made by clone.sh; then, and in every other case, the image's own entrypoint takes over:
-# it runs initdb on an empty data directory (the primary) and starts postgres as the postgres
-# user. AUTO_CLONE=0 turns the cloning off (scripts/setup-replication.sh then does it).
+# empty and whose environment names a CLONE_FROM service (postgres-standby) starts as a clone
+# of it, made by clone.sh; then, and in every other case, the image's own entrypoint takes
+# over: it runs initdb on an empty data directory (postgres-primary) and starts postgres as
+# the postgres user. AUTO_CLONE=0 turns the cloning off (scripts/setup-replication.sh then does it).
 set -euo pipefail
 
 here=$(dirname "$0")
