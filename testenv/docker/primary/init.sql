@@ -1,13 +1,14 @@
--- The lab's sample data, created once in database "lab" when the primary's data directory is
--- first initialised (/docker-entrypoint-initdb.d). The standby gets it by cloning.
-CREATE TABLE users (
-    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    name       text        NOT NULL,
-    email      text        NOT NULL UNIQUE,
-    created_at timestamptz NOT NULL DEFAULT now()
+-- The seed guide's sample schema and rows, as the guide gives them: its commands insert into
+-- users (username, email) and read them back on both servers. Run once, in database postgres
+-- (POSTGRES_DB), when postgres-primary's data directory is first initialised
+-- (/docker-entrypoint-initdb.d); postgres-standby gets them by cloning.
+CREATE TABLE IF NOT EXISTS users (
+    id SERIAL PRIMARY KEY,
+    username VARCHAR(50) UNIQUE NOT NULL,
+    email VARCHAR(100),
+    created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP
 );
 
-INSERT INTO users (name, email) VALUES
-    ('Alice', 'alice@example.com'),
-    ('Bob', 'bob@example.com'),
-    ('Carol', 'carol@example.com');
+INSERT INTO users (username, email) VALUES
+    ('alice', 'alice@example.com'),
+    ('bob', 'bob@example.com');

@@ -2,11 +2,11 @@
 # Sourced by the scripts beside it: how they reach the lab's services from the host.
 #
 # DOCKER_COMPOSE overrides the compose command (default "docker compose"; "docker-compose" for
-# Compose v2 installed as a standalone binary). LAB_DB is the database the scripts use (default lab, as
-# POSTGRES_DB in docker-compose.yml).
+# Compose v2 installed as a standalone binary). LAB_DB is the database the scripts use (default
+# postgres, as POSTGRES_DB in docker-compose.yml and the seed guide's commands).
 
 LAB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-LAB_DB=${LAB_DB:-lab}
+LAB_DB=${LAB_DB:-postgres}
 read -r -a COMPOSE_CMD <<<"${DOCKER_COMPOSE:-docker compose}"
 
 compose() {

@@ -47,9 +47,12 @@ say "promoting $new"
 in_recovery "$new" && die "$new is still in recovery after pg_promote()"
 
 say "checking that $new takes writes"
-sql "$new" -c "INSERT INTO users (name, email)
-               VALUES ('written after failover', 'failover-' || clock_timestamp() || '@example.com')
-               RETURNING id, name, created_at"
+# As the guide's after_failover row, with the time added: usernames are unique, and a lab can
+# fail over more than once.
+sql "$new" -c "INSERT INTO users (username, email)
+               VALUES ('after_failover_' || to_char(clock_timestamp(), 'YYYYMMDD_HH24MISS_US'),
+                       'failover@example.com')
+               RETURNING id, username, created_at"
 # The WAL file name starts with the timeline, one more than before the promotion.
 sql "$new" -c "SELECT pg_is_in_recovery(), pg_current_wal_lsn(),
                       pg_walfile_name(pg_current_wal_lsn()) AS current_wal_file"

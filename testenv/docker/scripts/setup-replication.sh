@@ -4,7 +4,8 @@
 # For a lab started without the automatic clone (STANDBY_AUTO_CLONE=0 docker compose up -d,
 # where the standby initialises a server of its own), or to rebuild a standby that fell too far
 # behind. Needs postgres-primary running as a primary. It:
-#   1. makes sure the replicator role and the archiver's slot exist on postgres-primary;
+#   1. makes sure the replicator role (with pg_monitor) and the archiver's slot exist on
+#      postgres-primary;
 #   2. stops postgres-standby and (re)creates its slot, standby_slot, on postgres-primary;
 #   3. replaces postgres-standby's data directory with pg_basebackup -R -X stream -S standby_slot
 #      (server/clone.sh, in a one-off container on postgres-standby's volume);
@@ -32,6 +33,10 @@ SQL
 else
     say "exists"
 fi
+sql postgres-primary <<'SQL'
+SET client_min_messages = warning;
+GRANT pg_monitor TO replicator;
+SQL
 ensure_slot postgres-primary archiver_slot
 
 say "stopping postgres-standby"

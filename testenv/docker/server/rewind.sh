@@ -5,8 +5,9 @@
 # (docker-compose.yml sets it) or data checksums on this server.
 #
 # pg_rewind connects to SOURCE as the superuser over SQL (POSTGRES_USER, POSTGRES_PASSWORD),
-# not as the replicator: pg_hba.conf gives the replicator replication connections only. The
-# standby settings are then written for the replicator and SLOT, as pg_basebackup -R would.
+# not as the replicator: it reads SOURCE's files through pg_ls_dir, pg_stat_file and
+# pg_read_binary_file, which the replicator may not call. The standby settings are then written
+# for the replicator and SLOT, as pg_basebackup -R would.
 # A server that was not shut down cleanly is first recovered in single-user mode.
 #
 # Runs inside the container, from the host through
