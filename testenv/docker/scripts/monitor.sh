@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # monitor.sh — the state of replication in the lab, whichever server is the primary now.
 #
-# For each running PostgreSQL service, by its role:
+# First what the seed guide's scripts/monitor.sh shows, its two queries as it gives them:
+#   === PRIMARY STATUS ===  client_addr, state, sent/write/replay LSN, sync_state from
+#                           pg_stat_replication, on the server that is primary now;
+#   === STANDBY STATUS ===  pg_is_in_recovery(), the receive and replay LSNs, on the standby.
+# (The guide runs them on postgres-primary and postgres-standby by name; after a failover the
+# roles are swapped, so here each runs on the server that has the role.)
+#
+# Then the details, for each running PostgreSQL service, by its role:
 #   primary: pg_stat_replication (each standby and pgwal-recv: state, sent/write/flush/replay
 #            LSN, how many bytes each is behind pg_current_wal_lsn(), and the lag times), and
 #            pg_replication_slots (active, restart_lsn, WAL each slot holds back, wal_status);
@@ -75,19 +82,43 @@ show_archiver() {
     compose exec -T archiver sh -c 'ls -lt /archive | head -n 6'
 }
 
+# The seed guide's monitor.sh queries, word for word.
+GUIDE_PRIMARY_SQL="SELECT client_addr, state, sent_lsn, write_lsn, replay_lsn, sync_state FROM pg_stat_replication;"
+GUIDE_STANDBY_SQL="SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_receive_lsn() AS receive_lsn, pg_last_wal_replay_lsn() AS replay_lsn;"
+
+# guide_section TITLE SQL SERVICE...: the guide's header and its query on each SERVICE.
+guide_section() {
+    local title=$1 query=$2 service
+    shift 2
+    echo "=== $title ==="
+    [ "$#" -gt 0 ] || echo "(none running)"
+    for service in "$@"; do
+        [ "$#" -eq 1 ] || echo "-- $service"
+        sql "$service" -c "$query"
+    done
+}
+
 report() {
-    local service primary_lsn='' primaries=() standbys=()
+    local service primary_lsn='' primaries=() standbys=() stopped=()
     for service in postgres-primary postgres-standby; do
         if ! is_running "$service"; then
-            say "$service: not running"
+            stopped+=("$service")
         elif in_recovery "$service"; then
             standbys+=("$service")
         else
             primaries+=("$service")
         fi
     done
-    [ "${#primaries[@]}" -le 1 ] || say "WARNING: both servers are primaries (split brain)"
     # ${a[@]+"${a[@]}"}: an empty array under set -u in bash before 4.4 (macOS's /bin/bash).
+    guide_section "PRIMARY STATUS" "$GUIDE_PRIMARY_SQL" ${primaries[@]+"${primaries[@]}"}
+    echo
+    guide_section "STANDBY STATUS" "$GUIDE_STANDBY_SQL" ${standbys[@]+"${standbys[@]}"}
+    echo
+
+    for service in ${stopped[@]+"${stopped[@]}"}; do
+        say "$service: not running"
+    done
+    [ "${#primaries[@]}" -le 1 ] || say "WARNING: both servers are primaries (split brain)"
     for service in ${primaries[@]+"${primaries[@]}"}; do
         show_primary "$service"
         primary_lsn=$(sql_value "$service" 'SELECT pg_current_wal_lsn()')
