@@ -1,13 +1,13 @@
-//! A framed connection: the read half with its buffer, and the write half behind a lock that
+//! A framed connection: the read half with its buffer, and the write side, an [`Outbox`] that
 //! a stream's sender handle can share, so status updates go out while a read is pending.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::Mutex;
+use tokio::io::{AsyncReadExt, ReadHalf};
 
+use super::outbox::Outbox;
 use super::socket::BoxTransport;
 use crate::error::{DbError, Error, Result};
 use crate::protocol::backend::BackendMessage;
@@ -17,37 +17,11 @@ use crate::protocol::startup::ServerInfo;
 /// Notices kept for the application; older ones are dropped.
 const MAX_NOTICES: usize = 32;
 
-/// The write side: the socket half, and whether CopyData may still be sent.
-pub(crate) struct Writer {
-    half: WriteHalf<BoxTransport>,
-    /// True between CopyBothResponse and our CopyDone.
-    pub(crate) copy_open: bool,
-    buf: BytesMut,
-}
-
-impl Writer {
-    /// Encodes with `f` into the reusable buffer and writes it out.
-    pub(crate) async fn send(&mut self, f: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<()> {
-        self.buf.clear();
-        f(&mut self.buf)?;
-        self.half
-            .write_all(&self.buf)
-            .await
-            .map_err(|e| Error::io("could not send data to server", e))?;
-        self.half
-            .flush()
-            .await
-            .map_err(|e| Error::io("could not send data to server", e))
-    }
-}
-
-pub(crate) type SharedWriter = Arc<Mutex<Writer>>;
-
 pub(crate) struct Connection {
     reader: ReadHalf<BoxTransport>,
     /// Sized and refilled so that WAL is never moved within it (see [`ReadBuffer`]).
     rbuf: ReadBuffer,
-    pub(crate) writer: SharedWriter,
+    pub(crate) outbox: Arc<Outbox>,
     pub(crate) info: ServerInfo,
     pub(crate) notices: VecDeque<DbError>,
     /// Why the connection can no longer be used, once something left it in an unknown state.
@@ -60,11 +34,7 @@ impl Connection {
         Connection {
             reader,
             rbuf: ReadBuffer::new(),
-            writer: Arc::new(Mutex::new(Writer {
-                half,
-                copy_open: false,
-                buf: BytesMut::with_capacity(256),
-            })),
+            outbox: Arc::new(Outbox::new(half)),
             info: ServerInfo::default(),
             notices: VecDeque::new(),
             broken: None,
@@ -82,8 +52,10 @@ impl Connection {
         self.broken.get_or_insert_with(|| why.into());
     }
 
+    /// Queues the message `f` encodes and writes it out, after anything queued before it.
     pub(crate) async fn send(&self, f: impl FnOnce(&mut BytesMut) -> Result<()>) -> Result<()> {
-        self.writer.lock().await.send(f).await
+        self.outbox.push(f)?;
+        self.outbox.flush().await
     }
 
     /// The next message that is not a ParameterStatus or NoticeResponse (those are absorbed

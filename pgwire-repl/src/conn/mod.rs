@@ -7,6 +7,7 @@ pub mod config;
 mod connect;
 mod connection;
 mod conninfo;
+mod outbox;
 mod pgpass;
 mod socket;
 mod stream;

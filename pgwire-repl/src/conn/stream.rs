@@ -1,11 +1,18 @@
 //! The replication stream: XLogData and keepalives in; status updates and hot standby
 //! feedback out at any moment.
 //!
-//! The read side belongs to [`ReplicationStream::recv`]. The write side sits behind a lock
-//! shared with [`StreamSender`] handles and a small background task, so a status update
-//! never waits for a pending read: the task sends periodic updates and the receive-timeout
-//! ping by itself (the timing decisions are [`Feedback`]'s), `recv` answers keepalives that
-//! ask for a reply, and the application can send whenever it likes through a sender.
+//! The read side belongs to [`ReplicationStream::recv`]. The write side, an outbox (see
+//! `outbox.rs`), is shared with [`StreamSender`] handles and a small background task, so a
+//! status update never waits for a pending read: the task sends periodic updates and the
+//! receive-timeout ping by itself (the timing decisions are [`Feedback`]'s), `recv` answers
+//! keepalives that ask for a reply, and the application can send whenever it likes through a
+//! sender.
+//!
+//! Cancel safety: `recv` is raced against stop signals, so it may be dropped at any await.
+//! What handling a message obliges us to send (CopyDone at the end of a timeline, a keepalive
+//! reply) is queued in the same step as the handling, and the event is kept until returned;
+//! the next `recv`, [`request_stop`](ReplicationStream::request_stop) or any sender writes
+//! what is owed first.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,13 +22,12 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Sleep};
 
 use super::client::Client;
-use super::connection::SharedWriter;
+use super::outbox::Outbox;
 use crate::error::{Error, Result};
 use crate::lsn::{Lsn, TimelineId};
 use crate::protocol::backend::BackendMessage;
 use crate::protocol::command::{start_replication_command, TimelineSwitch};
 use crate::protocol::feedback::{Feedback, FeedbackConfig, Positions};
-use crate::protocol::frontend;
 use crate::protocol::replication::{HotStandbyFeedback, StandbyStatusUpdate};
 use crate::protocol::streaming::{CopyBoth, StreamEnd, StreamEvent};
 
@@ -63,7 +69,7 @@ impl StartReplication {
 }
 
 struct Shared {
-    writer: SharedWriter,
+    outbox: Arc<Outbox>,
     feedback: Mutex<Feedback>,
 }
 
@@ -75,15 +81,11 @@ impl Shared {
 
     /// Sends a CopyData message while our side of COPY is still open.
     async fn send_copy(&self, encode: impl FnOnce(&mut bytes::BytesMut)) -> Result<()> {
-        let mut w = self.writer.lock().await;
-        if !w.copy_open {
-            return Err(Error::Closed("the replication stream has ended".into()));
-        }
-        w.send(|b| {
-            encode(b);
-            Ok(())
-        })
-        .await
+        let queued = self.outbox.push_copy_data(encode);
+        // What is owed goes out even when this message cannot (a CopyDone queued by a
+        // cancelled `recv` has closed our side).
+        self.outbox.flush().await?;
+        queued
     }
 
     async fn send_status(&self, update: StandbyStatusUpdate) -> Result<()> {
@@ -151,6 +153,12 @@ pub struct ReplicationStream<'a> {
     state: CopyBoth,
     shared: Arc<Shared>,
     ticker: Option<JoinHandle<()>>,
+    /// An event taken from the state machine by a `recv` that was cancelled before returning
+    /// it; the next `recv` returns it.
+    pending: Option<StreamEvent>,
+    /// This stream queued a message (CopyDone, a keepalive reply) that may not be written
+    /// yet: the next `recv` or `request_stop` writes it before anything else.
+    owes: bool,
     /// The receive-timeout timer, kept from one `recv` to the next: the deadline moves on
     /// with every message, so rather than arming a timer per message (a timer-wheel insert
     /// and removal each), this one may fire early and is then re-armed for the real deadline.
@@ -180,12 +188,12 @@ impl<'a> ReplicationStream<'a> {
             }
         };
         let shared = Arc::new(Shared {
-            writer: client.conn.writer.clone(),
+            outbox: client.conn.outbox.clone(),
             feedback: Mutex::new(Feedback::new(opts.feedback, Instant::now())),
         });
         let mut ticker = None;
         if !state.is_ended() {
-            shared.writer.lock().await.copy_open = true;
+            shared.outbox.open_copy();
             let fb = &opts.feedback;
             if fb.status_interval.is_some() || fb.receive_timeout.is_some() {
                 ticker = Some(tokio::spawn(tick(Arc::downgrade(&shared))));
@@ -196,6 +204,8 @@ impl<'a> ReplicationStream<'a> {
             state,
             shared,
             ticker,
+            pending: None,
+            owes: false,
             timeout: None,
         })
     }
@@ -233,12 +243,19 @@ impl<'a> ReplicationStream<'a> {
 
     /// The next XLogData, keepalive, or the end of the stream.
     ///
-    /// Cancel-safe. Fails with [`Error::Timeout`] when the server has sent nothing for the
-    /// receive timeout, and with [`Error::Db`] when the server reports an error.
+    /// Cancel-safe: when dropped before it returns, nothing is lost. What handling a message
+    /// obliges us to send (CopyDone, a keepalive reply) stays queued and goes out first on
+    /// the next call (or [`request_stop`](Self::request_stop), or a sender), and an event
+    /// already taken in is returned by the next call. Fails with [`Error::Timeout`] when the
+    /// server has sent nothing for the receive timeout, and with [`Error::Db`] when the
+    /// server reports an error.
     pub async fn recv(&mut self) -> Result<StreamEvent> {
+        self.send_owed().await?;
+        if let Some(ev) = self.pending.take() {
+            return Ok(self.deliver(ev));
+        }
         if let Some(end) = self.state.take_pending_end() {
-            self.finish();
-            return Ok(StreamEvent::End(end));
+            return Ok(self.deliver(StreamEvent::End(end)));
         }
         if self.state.is_ended() {
             return Err(Error::Closed("the replication stream has ended".into()));
@@ -249,6 +266,8 @@ impl<'a> ReplicationStream<'a> {
                 Some(d) => self.next_message_before(d).await,
                 None => self.client.conn.next_message().await,
             };
+            // From the message to `pending` and the outbox, nothing awaits: a cancelled
+            // `recv` has either not taken the message in, or has kept all it implies.
             let handled = msg.and_then(|m| {
                 self.shared.feedback().on_receive(Instant::now());
                 self.state.handle(m)
@@ -256,40 +275,56 @@ impl<'a> ReplicationStream<'a> {
             let handled = match handled {
                 Ok(h) => h,
                 Err(e) => {
-                    self.fail(&e).await;
+                    self.fail(&e);
                     return Err(e);
                 }
             };
-            if handled.send_copy_done {
-                self.send_copy_done().await?;
+            if handled.send_copy_done && self.shared.outbox.push_copy_done() {
+                self.owes = true;
             }
-            match handled.event {
-                Some(StreamEvent::Keepalive(k)) => {
-                    let reply = self.shared.feedback().on_keepalive(&k);
-                    if reply {
-                        let update =
-                            self.shared
-                                .feedback()
-                                .status(Instant::now(), SystemTime::now(), false);
-                        // Our side may have just sent CopyDone; then there is nothing to answer.
-                        match self.shared.send_status(update).await {
-                            Ok(()) | Err(Error::Closed(_)) => {}
-                            Err(e) => {
-                                self.fail(&e).await;
-                                return Err(e);
-                            }
-                        }
+            if let Some(StreamEvent::Keepalive(k)) = &handled.event {
+                if self.shared.feedback().on_keepalive(k) {
+                    let update =
+                        self.shared
+                            .feedback()
+                            .status(Instant::now(), SystemTime::now(), false);
+                    // Our side may have just sent CopyDone; then there is nothing to answer.
+                    if self
+                        .shared
+                        .outbox
+                        .push_copy_data(|b| update.encode(b))
+                        .is_ok()
+                    {
+                        self.owes = true;
                     }
-                    return Ok(StreamEvent::Keepalive(k));
                 }
-                Some(StreamEvent::End(end)) => {
-                    self.finish();
-                    return Ok(StreamEvent::End(end));
-                }
-                Some(ev) => return Ok(ev),
-                None => {}
+            }
+            self.pending = handled.event;
+            self.send_owed().await?;
+            if let Some(ev) = self.pending.take() {
+                return Ok(self.deliver(ev));
             }
         }
+    }
+
+    /// Writes what this stream has queued, if anything may still be unwritten. Cancel-safe.
+    async fn send_owed(&mut self) -> Result<()> {
+        if self.owes {
+            if let Err(e) = self.shared.outbox.flush().await {
+                self.fail(&e);
+                return Err(e);
+            }
+            self.owes = false;
+        }
+        Ok(())
+    }
+
+    /// Hands an event to the caller; the end also ends the stream's background work.
+    fn deliver(&mut self, ev: StreamEvent) -> StreamEvent {
+        if let StreamEvent::End(_) = ev {
+            self.finish();
+        }
+        ev
     }
 
     /// The next message, or a timeout error once the receive deadline (`first`, then as
@@ -333,11 +368,15 @@ impl<'a> ReplicationStream<'a> {
     /// Sends CopyDone: the server finishes what it is sending, then ends the stream, which
     /// [`recv`](Self::recv) reports as [`StreamEnd::Stopped`] (or as the end of the timeline
     /// if that came first). WAL that arrives in between is still delivered.
+    ///
+    /// Whatever a cancelled `recv` still owes the server (its CopyDone at the end of a
+    /// timeline, say) goes out first. Cancel-safe: when dropped, the CopyDone stays queued
+    /// for the next `recv`.
     pub async fn request_stop(&mut self) -> Result<()> {
-        if self.state.request_stop() {
-            self.send_copy_done().await?;
+        if self.state.request_stop() && self.shared.outbox.push_copy_done() {
+            self.owes = true;
         }
-        Ok(())
+        self.send_owed().await
     }
 
     /// Stops the stream: sends CopyDone, discards what the server still sends up to its
@@ -351,30 +390,18 @@ impl<'a> ReplicationStream<'a> {
         }
     }
 
-    async fn send_copy_done(&self) -> Result<()> {
-        let mut w = self.shared.writer.lock().await;
-        if w.copy_open {
-            w.copy_open = false;
-            w.send(|b| {
-                frontend::copy_done(b);
-                Ok(())
-            })
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The stream is over and the client is ready for commands.
+    /// The stream is over and the client is ready for commands: no more CopyData (a server
+    /// that ended the COPY with a bare CommandComplete never saw our CopyDone).
     fn finish(&mut self) {
         if let Some(t) = self.ticker.take() {
             t.abort();
         }
+        self.shared.outbox.close_copy();
     }
 
     /// An error left the connection mid-stream: nothing more can be sent or trusted.
-    async fn fail(&mut self, e: &Error) {
+    fn fail(&mut self, e: &Error) {
         self.finish();
-        self.shared.writer.lock().await.copy_open = false;
         self.client
             .conn
             .mark_broken(format!("the replication stream failed: {e}"));
@@ -415,3 +442,6 @@ async fn tick(shared: std::sync::Weak<Shared>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
