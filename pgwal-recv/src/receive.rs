@@ -44,10 +44,9 @@ impl From<FileError> for ReceiveError {
     fn from(e: FileError) -> Self {
         // fsync failures are fatal, as in pg_receivewal (the kernel may have dropped the
         // data); everything else (a full disk, say) is retried.
-        let fatal = e.0.starts_with("could not fsync");
         ReceiveError {
-            message: e.0,
-            fatal,
+            message: e.to_string(),
+            fatal: e.is_fatal(),
         }
     }
 }

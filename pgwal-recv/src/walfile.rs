@@ -26,36 +26,26 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::compress::{CompressSpec, Method};
-use crate::output::{info, os_error};
+use crate::output::info;
 use crate::zfile::Encoder;
 
-/// A failed file operation, with the text to print.
-#[derive(Debug, Clone)]
-pub struct FileError(pub String);
+mod error;
 
-impl std::fmt::Display for FileError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use error::{FileError, FileOp};
 
 /// Gives a new file exactly `mode`, whatever the process umask (pg_receivewal sets its
 /// umask from the server's data_directory_mode; we set the mode itself).
 pub fn set_mode(f: &File, mode: u32, path: &Path) -> Result<(), FileError> {
     use std::os::unix::fs::PermissionsExt;
     f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| fail("could not set permissions of file", path, &e))
-}
-
-fn fail(what: &str, path: &Path, e: &std::io::Error) -> FileError {
-    FileError(format!("{what} \"{}\": {}", path.display(), os_error(e)))
+        .map_err(|e| FileError::io(FileOp::SetPermissions, path, e))
 }
 
 /// fsyncs a directory, so that a creation or rename in it is durable.
 pub fn fsync_dir(dir: &Path) -> Result<(), FileError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| fail("could not fsync directory", dir, &e))
+        .map_err(|e| FileError::io(FileOp::FsyncDirectory, dir, e))
 }
 
 /// How files are written in this archive.
@@ -111,15 +101,15 @@ impl WalFile {
                 .truncate(true)
                 .mode(settings.mode)
                 .open(&partial)
-                .map_err(|e| fail("could not open file", &partial, &e))?;
+                .map_err(|e| FileError::io(FileOp::Open, &partial, e))?;
             set_mode(&file, settings.mode, &partial)?;
             if settings.sync {
                 file.sync_all()
-                    .map_err(|e| fail("could not fsync file", &partial, &e))?;
+                    .map_err(|e| FileError::io(FileOp::Fsync, &partial, e))?;
             }
             Sink::Compressed(
                 Encoder::new(settings.compress, file)
-                    .map_err(|e| fail("could not start compression in file", &partial, &e))?,
+                    .map_err(|e| FileError::io(FileOp::StartCompression, &partial, e))?,
             )
         };
         if settings.sync {
@@ -150,9 +140,9 @@ impl WalFile {
         let res = match self.sink.as_mut() {
             Some(Sink::Plain(f)) => f.write_all_at(data, u64::from(self.pos)),
             Some(Sink::Compressed(z)) => z.write_all(data),
-            None => return Err(FileError("file already closed".into())),
+            None => return Err(FileError::Internal("file already closed")),
         };
-        res.map_err(|e| fail("could not write to file", &self.partial, &e))?;
+        res.map_err(|e| FileError::io(FileOp::Write, &self.partial, e))?;
         self.pos += data.len() as u32;
         // Not with zero_fill (--synchronous), which fsyncs every batch anyway. Whole 64 KiB
         // blocks only (any page size): the page the next write continues must stay cached.
@@ -174,7 +164,7 @@ impl WalFile {
                 // Pushing out the compressor's buffer is a write (it can hit a full disk,
                 // which is retried), not an fsync (whose failure is fatal).
                 z.flush()
-                    .map_err(|e| fail("could not write to file", &self.partial, &e))?;
+                    .map_err(|e| FileError::io(FileOp::Write, &self.partial, e))?;
                 z.file()
             }
             None => return Ok(()),
@@ -185,7 +175,7 @@ impl WalFile {
         // wrote synchronously whenever the modification time had ticked (~7 % of
         // --synchronous batches here).
         file.sync_data()
-            .map_err(|e| fail("could not fsync file", &self.partial, &e))
+            .map_err(|e| FileError::io(FileOp::Fsync, &self.partial, e))
     }
 
     /// Closes the file: renamed to its final name when complete (durably, unless
@@ -195,12 +185,12 @@ impl WalFile {
             Some(Sink::Plain(f)) => f,
             Some(Sink::Compressed(z)) => z
                 .finish()
-                .map_err(|e| fail("could not close compressed file", &self.partial, &e))?,
+                .map_err(|e| FileError::io(FileOp::FinishCompression, &self.partial, e))?,
             None => return Ok(()),
         };
         if self.settings.sync {
             file.sync_all()
-                .map_err(|e| fail("could not fsync file", &self.partial, &e))?;
+                .map_err(|e| FileError::io(FileOp::Fsync, &self.partial, e))?;
         }
         // Only a hint (see the module docs): a failure changes nothing.
         let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
@@ -212,12 +202,7 @@ impl WalFile {
                 self.settings.compress.method.suffix()
             ));
             std::fs::rename(&self.partial, &done).map_err(|e| {
-                FileError(format!(
-                    "could not rename file \"{}\" to \"{}\": {}",
-                    self.partial.display(),
-                    done.display(),
-                    os_error(&e)
-                ))
+                FileError::io(FileOp::Rename { to: done.clone() }, &self.partial, e)
             })?;
         } else {
             info(format!(
@@ -261,20 +246,20 @@ fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
             let f = OpenOptions::new()
                 .write(true)
                 .open(path)
-                .map_err(|e| fail("could not open file", path, &e))?;
+                .map_err(|e| FileError::io(FileOp::Open, path, e))?;
             if s.sync {
                 f.sync_all()
-                    .map_err(|e| fail("could not fsync existing write-ahead log file", path, &e))?;
+                    .map_err(|e| FileError::io(FileOp::FsyncExisting, path, e))?;
             }
             return Ok(f);
         }
         // An empty one (left by pg_receivewal, say) is allocated anew like a missing one.
         Ok(m) if m.len() != 0 => {
-            return Err(FileError(format!(
-                "write-ahead log file \"{}\" has {} bytes, should be 0 or {size}",
-                path.display(),
-                m.len()
-            )))
+            return Err(FileError::WrongSize {
+                path: path.to_owned(),
+                size: m.len(),
+                expected: size,
+            })
         }
         _ => {}
     }
@@ -289,24 +274,25 @@ fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
         .truncate(true)
         .mode(s.mode)
         .open(&tmp)
-        .map_err(|e| fail("could not open file", &tmp, &e))?;
+        .map_err(|e| FileError::io(FileOp::Open, &tmp, e))?;
     set_mode(&f, s.mode, &tmp)?;
     if let Err(e) = preallocate(&f, size, s.zero_fill) {
         drop(f);
         let _ = std::fs::remove_file(&tmp);
-        return Err(fail("could not allocate space for file", path, &e));
+        return Err(FileError::io(FileOp::Allocate, path, e));
     }
     if s.sync {
         f.sync_all()
-            .map_err(|e| fail("could not fsync file", &tmp, &e))?;
+            .map_err(|e| FileError::io(FileOp::Fsync, &tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| {
-        FileError(format!(
-            "could not rename file \"{}\" to \"{}\": {}",
-            tmp.display(),
-            path.display(),
-            os_error(&e)
-        ))
+        FileError::io(
+            FileOp::Rename {
+                to: path.to_owned(),
+            },
+            &tmp,
+            e,
+        )
     })?;
     Ok(f)
 }

@@ -148,5 +148,5 @@ impl SegmentWriter {
 }
 
 fn no_file() -> FileError {
-    FileError("internal error: no segment file open".to_owned())
+    FileError::Internal("internal error: no segment file open")
 }
