@@ -60,13 +60,13 @@ pub async fn connect(
         config.password = crate::prompt::password("Password: ");
     }
     match attempt(config).await {
-        Err(Error::Auth(msg)) if msg.contains("no password was supplied") && !o.no_password => {
+        Err(e) if e.needs_password() && !o.no_password => {
             match crate::prompt::password("Password: ") {
                 Some(pw) => {
                     config.password = Some(pw);
                     attempt(config).await.map_err(|e| report(&e))
                 }
-                None => Err(report(&Error::Auth(msg))),
+                None => Err(report(&e)),
             }
         }
         other => other.map_err(|e| report(&e)),

@@ -24,9 +24,16 @@ pub enum Error {
     #[error("{0}")]
     Db(Box<DbError>),
     /// Authentication could not be carried out on the client side (unsupported method,
-    /// missing password, a server proof that does not verify).
+    /// channel binding refused, a server proof that does not verify). A missing password
+    /// is [`Error::PasswordRequired`].
     #[error("authentication failed: {0}")]
     Auth(String),
+    /// The server asked for a password (by `method`: `password`, `MD5`, `SCRAM-SHA-256`)
+    /// and none was given or found in the password file. An interactive program can ask
+    /// the user for one and connect again, as libpq programs do after
+    /// `PQconnectionNeedsPassword`; see [`Error::needs_password`].
+    #[error("authentication failed: the server requested {method} authentication but no password was supplied")]
+    PasswordRequired { method: String },
     /// A connection string, URI, environment variable or password file was invalid.
     #[error("{0}")]
     Config(String),
@@ -53,6 +60,12 @@ impl Error {
             Error::Db(db) => Some(db),
             _ => None,
         }
+    }
+
+    /// True when the server asked for a password and none was supplied: connecting again
+    /// with one may succeed.
+    pub fn needs_password(&self) -> bool {
+        matches!(self, Error::PasswordRequired { .. })
     }
 
     /// True when the connection is gone (closed by the peer, reset, or marked broken).

@@ -1,5 +1,5 @@
 //! `-W`: the password is asked on the terminal (a pseudo-terminal from `script(1)` here),
-//! read without echo, and used.
+//! read without echo, and used; without `-W`, once the server asks for one; never with `-w`.
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
@@ -17,9 +17,41 @@ fn password_prompt_on_the_terminal() {
         return;
     }
     let pg = cluster(&[]);
+    // Asked up front with -W; and without it, once the server asks for a password that was
+    // not supplied (the library's typed `needs_password`, as libpq programs prompt after
+    // PQconnectionNeedsPassword).
+    for (slot, flag) in [("prompted", "-W"), ("asked_by_the_server", "")] {
+        create_slot_at_the_prompt(&pg, slot, flag);
+    }
+    // -w: never prompt; the library's error is the message.
+    let out = run(
+        bin().args([
+            "--create-slot",
+            "-S",
+            "not_prompted",
+            "-w",
+            "-d",
+            &pg.conninfo(REPL_SCRAM.name, None),
+        ]),
+        Duration::from_secs(30),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err,
+        "pgwal-recv: error: authentication failed: the server requested SCRAM-SHA-256 \
+         authentication but no password was supplied\n"
+    );
+    assert!(!pg.slot_exists("not_prompted").unwrap());
+}
+
+/// Runs `--create-slot -S slot [flag]` on a pseudo-terminal (`script(1)`), types the
+/// password once the prompt is up, and checks that the slot was made and the password not
+/// echoed.
+fn create_slot_at_the_prompt(pg: &testenv::Cluster, slot: &str, flag: &str) {
     let password = REPL_SCRAM.password.unwrap();
     let inner = format!(
-        "{} --create-slot -S prompted -W -d \"{}\"",
+        "{} --create-slot -S {slot} {flag} -d \"{}\"",
         env!("CARGO_BIN_EXE_pgwal-recv"),
         pg.conninfo(REPL_SCRAM.name, None)
     );
@@ -50,7 +82,7 @@ fn password_prompt_on_the_terminal() {
     while !text().contains("Password: ") {
         assert!(
             began.elapsed() < Duration::from_secs(20),
-            "no prompt: {:?}",
+            "{slot}: no prompt: {:?}",
             text()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -60,8 +92,14 @@ fn password_prompt_on_the_terminal() {
     let out = wait_output(child, Duration::from_secs(30));
     drop(stdin);
     let _ = reader.join();
-    assert!(out.status.success(), "{:?}", text());
-    assert!(pg.slot_exists("prompted").unwrap());
+    assert!(out.status.success(), "{slot}: {:?}", text());
+    assert_eq!(
+        text().matches("Password: ").count(),
+        1,
+        "{slot}: {:?}",
+        text()
+    );
+    assert!(pg.slot_exists(slot).unwrap());
     assert!(
         !text().contains(password),
         "the password was echoed: {:?}",

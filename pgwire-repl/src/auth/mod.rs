@@ -97,11 +97,11 @@ impl Authenticator {
     }
 
     fn password(&self, method: &str) -> Result<&[u8]> {
-        self.password.as_deref().ok_or_else(|| {
-            Error::Auth(format!(
-                "the server requested {method} authentication but no password was supplied"
-            ))
-        })
+        self.password
+            .as_deref()
+            .ok_or_else(|| Error::PasswordRequired {
+                method: method.to_owned(),
+            })
     }
 
     /// Handles one request; any answer is appended to `dst`.
@@ -356,5 +356,40 @@ mod tests {
             a.handle(Authentication::Ok, &mut BytesMut::new()).unwrap(),
             AuthStep::Done(AuthMethod::Trust)
         );
+    }
+
+    #[test]
+    fn a_missing_password_is_told_apart_from_other_failures() {
+        for (req, method) in [
+            (Authentication::CleartextPassword, "password"),
+            (Authentication::Md5Password { salt: [1, 2, 3, 4] }, "MD5"),
+            (sasl(PLAIN), "SCRAM-SHA-256"),
+        ] {
+            let mut a = Authenticator::new("alice", None);
+            let mut dst = BytesMut::new();
+            let e = a.handle(req, &mut dst).unwrap_err();
+            assert!(e.needs_password(), "{e:?}");
+            assert!(
+                matches!(&e, Error::PasswordRequired { method: m } if m == method),
+                "{e:?}"
+            );
+            // libpq's wording, as before the error had its own variant.
+            assert_eq!(
+                e.to_string(),
+                format!("authentication failed: the server requested {method} authentication but no password was supplied")
+            );
+            assert!(dst.is_empty(), "something was sent");
+        }
+        // Other authentication failures, with or without a password, are not this one.
+        let mut a = Authenticator::new("alice", None);
+        let e = a
+            .handle(Authentication::Sspi, &mut BytesMut::new())
+            .unwrap_err();
+        assert!(!e.needs_password(), "{e:?}");
+        let mut a = auth(ChannelBindingMode::Require, TlsBinding::NoTls);
+        let e = a
+            .handle(Authentication::CleartextPassword, &mut BytesMut::new())
+            .unwrap_err();
+        assert!(!e.needs_password(), "{e:?}");
     }
 }

@@ -78,7 +78,7 @@ pub(crate) async fn connect(p: &ConnectParams, replication: bool) -> Result<Conn
 fn ends_the_list(e: &Error) -> bool {
     match e {
         Error::Db(db) => db.code != CANNOT_CONNECT_NOW,
-        Error::Auth(_) | Error::Config(_) => true,
+        Error::Auth(_) | Error::PasswordRequired { .. } | Error::Config(_) => true,
         _ => false,
     }
 }

@@ -225,7 +225,10 @@ fn startup_cleartext() {
         vec![auth(Authentication::CleartextPassword)],
     );
     assert!(written.is_empty());
-    assert!(matches!(step, Err(Error::Auth(_))), "{step:?}");
+    assert!(
+        matches!(step, Err(Error::PasswordRequired { .. })),
+        "{step:?}"
+    );
 }
 
 #[test]
@@ -360,5 +363,8 @@ fn startup_sasl_out_of_order() {
     let offer = || auth(Authentication::Sasl(vec!["SCRAM-SHA-256".into()]));
     assert_protocol_err(drive(&mut start(Some("pw")), vec![offer(), offer()]).1);
     let (_, step) = drive(&mut start(None), vec![offer()]);
-    assert!(matches!(step, Err(Error::Auth(_))), "{step:?}");
+    assert!(
+        matches!(step, Err(Error::PasswordRequired { .. })),
+        "{step:?}"
+    );
 }
