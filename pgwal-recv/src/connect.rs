@@ -40,7 +40,9 @@ pub fn config(o: &ConnOptions) -> Result<Config, Error> {
 }
 
 /// Connects; asks for a password on the terminal when the server wants one we lack (unless
-/// `-w`), as libpq programs do. `replication` false makes a plain SQL connection.
+/// `-w`), as libpq programs do. `replication` false makes a plain SQL connection. Warnings
+/// from resolving the configuration (an ignored password file) are printed first, in our
+/// style: they often explain the failure that follows.
 pub async fn connect(
     config: &mut Config,
     o: &ConnOptions,
@@ -49,11 +51,11 @@ pub async fn connect(
     let attempt = |c: &Config| {
         let c = c.clone();
         async move {
-            if replication {
-                Client::connect(&c).await
-            } else {
-                Client::connect_sql(&c).await
+            let params = c.resolve(replication)?;
+            for w in &params.warnings {
+                crate::output::warning(w);
             }
+            Client::connect_params(&params, replication).await
         }
     };
     if o.password_prompt && config.password.is_none() {

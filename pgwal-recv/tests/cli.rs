@@ -1,6 +1,7 @@
-//! The command line of the built binary: help, version and every validation error. None of
-//! these needs a server, because pg_receivewal validates everything before connecting; each
-//! run happens in an empty scratch directory that must still be empty afterwards.
+//! The command line of the built binary: help, version, every validation error, and the
+//! warnings printed before connecting. None of these needs a server, because pg_receivewal
+//! validates everything before connecting; each run happens in an empty scratch directory
+//! that must still be empty afterwards.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -262,4 +263,37 @@ fn directory_must_exist() {
 fn dir_run_with_file(file: &Path) -> Output {
     let dir = Scratch::new();
     dir.run(&["-D", file.to_str().expect("UTF-8 path")])
+}
+
+/// The library prints nothing itself: a warning from resolving the connection options (a
+/// password file with group access, ignored as libpq ignores it) is printed by pgwal-recv in
+/// its own style, before the failure it may explain (no server is needed for that).
+#[test]
+fn connection_warnings_in_our_style() {
+    use std::os::unix::fs::PermissionsExt;
+    let files = Scratch::new();
+    let passfile = files.path().join("pgpass");
+    fs::write(&passfile, "*:*:*:*:secret\n").expect("write password file");
+    fs::set_permissions(&passfile, fs::Permissions::from_mode(0o640)).expect("chmod");
+    let no_server = files.path().join("no-server");
+    let conninfo = format!(
+        "host={} user=u passfile={}",
+        no_server.display(),
+        passfile.display()
+    );
+    fails(
+        &["--create-slot", "-S", "s", "-w", "-d", &conninfo],
+        &[
+            &format!(
+                "pgwal-recv: warning: password file \"{}\" has group or world access; \
+                 permissions should be u=rw (0600) or less",
+                passfile.display()
+            ),
+            &format!(
+                "pgwal-recv: error: connection to server on socket \"{}/.s.PGSQL.5432\" \
+                 failed: No such file or directory",
+                no_server.display()
+            ),
+        ],
+    );
 }

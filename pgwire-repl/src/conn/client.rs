@@ -22,6 +22,8 @@ use crate::protocol::startup::ServerInfo;
 /// command (TIMELINE_HISTORY, START_REPLICATION on the next timeline, …).
 pub struct Client {
     pub(crate) conn: Connection,
+    /// From resolving the configuration; see [`Client::warnings`].
+    warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Client {
@@ -35,8 +37,21 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
+    /// A client on an open, authenticated connection.
+    pub(crate) fn new(conn: Connection) -> Client {
+        Client {
+            conn,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Connects in physical replication mode (`replication=true`), taking unset options from
     /// the environment and the password file as libpq does.
+    ///
+    /// Nothing is printed: what libpq would print as a warning (a password file ignored for
+    /// its permissions, say) is in [`Client::warnings`]. To see it also when the connection
+    /// fails (where it often explains why), resolve first and read
+    /// [`ConnectParams::warnings`]: `Client::connect_params(&config.resolve(true)?, true)`.
     pub async fn connect(config: &Config) -> Result<Client> {
         let params = config.resolve(true)?;
         Client::connect_params(&params, true).await
@@ -51,12 +66,20 @@ impl Client {
     /// Connects with resolved parameters: each host in turn until one works and is of the
     /// kind `target_session_attrs` asks for. `connect_timeout` bounds each host's attempt,
     /// TLS, authentication and that check included, as in libpq 14 and later.
+    ///
+    /// `p.warnings` are the caller's to report (the library never writes to stderr); the
+    /// client keeps a copy in [`Client::warnings`].
     pub async fn connect_params(p: &ConnectParams, replication: bool) -> Result<Client> {
-        for w in &p.warnings {
-            eprintln!("WARNING: {w}");
-        }
-        let conn = connect::connect(p, replication).await?;
-        Ok(Client { conn })
+        let mut client = Client::new(connect::connect(p, replication).await?);
+        client.warnings.clone_from(&p.warnings);
+        Ok(client)
+    }
+
+    /// Problems met while resolving the configuration that did not stop the connection, for
+    /// the application to report as it reports things: libpq prints these on stderr
+    /// (`WARNING: password file "…" has group or world access; …`), a library should not.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// What the server reported at startup (and since): parameters, version, process id.

@@ -267,7 +267,7 @@ async fn check_session(
         _ => None,
     };
     let reported_standby = on("in_hot_standby");
-    let mut client = Client { conn };
+    let mut client = Client::new(conn);
     let failure = match target {
         TargetSessionAttrs::ReadWrite | TargetSessionAttrs::ReadOnly => {
             let read_only = match reported_read_only {

@@ -28,8 +28,9 @@ pub struct ConnectParams {
     pub tls: TlsParams,
     pub channel_binding: ChannelBindingMode,
     pub target_session_attrs: TargetSessionAttrs,
-    /// Problems worth telling the user about (an insecure password file, say); the
-    /// connector prints them.
+    /// Problems worth telling the user about (an insecure password file, say). Nothing
+    /// prints them: they are the application's to report, before connecting or from
+    /// [`Client::warnings`](crate::Client::warnings) after.
     pub warnings: Vec<String>,
 }
 

@@ -112,7 +112,7 @@ fn pair() -> (Client, Server) {
         tx,
         rbuf: BytesMut::new(),
     };
-    (Client { conn }, server)
+    (Client::new(conn), server)
 }
 
 /// A stream with nothing automatic but keepalive replies (no background sender, no receive
