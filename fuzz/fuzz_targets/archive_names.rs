@@ -1,5 +1,5 @@
 //! The archive directory's file names: `WalSegmentSize::parse_file_name` and
-//! `pgwal_recv::scan::is_segment_file_name`.
+//! `pgwal_recv::archive::names::is_segment_file_name`.
 //!
 //! Checks, for 1 MiB, 16 MiB and 1 GiB segments: both agree with a plainly written rule
 //! (the fuzz crate's `segment_name`), and a name that parses is exactly the name built back
@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pgwal_recv::scan::is_segment_file_name;
+use pgwal_recv::archive::names::is_segment_file_name;
 use pgwire_repl::WalSegmentSize;
 use pgwire_repl_fuzz::{method_ext, segment_name};
 

@@ -1,4 +1,4 @@
-//! Where pgwal-recv resumes: `pgwal_recv::scan::find_streaming_start` over a real directory
+//! Where pgwal-recv resumes: `pgwal_recv::archive::scan::find_streaming_start` over a real directory
 //! built from the input, with 1 MiB segments.
 //!
 //! Input: up to 12 files of 4 bytes each —
@@ -21,9 +21,10 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pgwal_recv::compress::{CompressSpec, Method};
-use pgwal_recv::scan::find_streaming_start;
-use pgwal_recv::zfile::Encoder;
+use pgwal_recv::archive::compress::{CompressSpec, Method};
+use pgwal_recv::archive::scan::find_streaming_start;
+use pgwal_recv::archive::zfile::Encoder;
+use pgwal_recv::archive::Archive;
 use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
 use pgwire_repl_fuzz::segment_name;
 
@@ -152,8 +153,11 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let mut warnings = Vec::new();
-    let found = find_streaming_start(&f.dir, seg, &mut |w| warnings.push(w))
-        .expect("the scan of a readable directory succeeds");
+    let archive = Archive::dir(&f.dir);
+    let found = pgwire_repl_fuzz::ready(find_streaming_start(&archive, seg, &mut |w| {
+        warnings.push(w)
+    }))
+    .expect("the scan of a readable directory succeeds");
 
     // The model. Candidates, best first: (segment, timeline, complete).
     struct Candidate<'a> {

@@ -1,7 +1,7 @@
 //! Oracles shared by the fuzz targets: independent re-statements of what the code under test
 //! must do, simple enough to be obviously right, to compare its answers with.
 
-use pgwal_recv::compress::Method;
+use pgwal_recv::archive::compress::Method;
 use pgwire_repl::Config;
 
 /// The archive's file-name rule written out plainly: 24 uppercase hex digits (timeline,
@@ -165,5 +165,16 @@ mod tests {
         let c = Config::parse("host='a b' port=5 user=x\\'y connect_timeout=1").unwrap();
         assert_eq!(Config::parse(&to_conninfo(&c)).unwrap(), c);
         assert_eq!(Config::parse(&to_uri(&c).unwrap()).unwrap(), c);
+    }
+}
+
+/// The output of a future that is ready at its first poll, as the archive's directory store
+/// is (it answers inline); a future that is not is a bug here.
+pub fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the directory store never waits"),
     }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use pgwire_repl::Lsn;
 
-use crate::compress::CompressSpec;
+use crate::archive::compress::CompressSpec;
 use crate::output::{os_error, PROGNAME};
 
 /// The largest `-s`: pg_receivewal keeps the interval in milliseconds in an `int`.

@@ -1,11 +1,10 @@
 //! What every subcommand does the same way: the connection options, the password prompt,
-//! the runtime and the stop signals.
+//! the runtime.
 
 use pgwire_repl::{Client, Config, Error};
 
 use crate::cli::ConnOptions;
 use crate::output::{error, report};
-use crate::receive::StopSignal;
 
 /// Runs `main` on a single-threaded runtime and returns its exit code.
 pub fn block_on<F: std::future::Future<Output = i32>>(main: F) -> i32 {
@@ -73,27 +72,4 @@ pub async fn connect(
         }
         other => other.map_err(|e| report(&e)),
     }
-}
-
-/// A stop request on SIGINT or SIGTERM.
-pub fn watch_signals() -> StopSignal {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            crate::output::warning("could not install signal handlers");
-            // Keep the sender: a dropped one would read as a stop request.
-            std::future::pending::<()>().await;
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        let _ = tx.send(true);
-    });
-    StopSignal::new(rx)
 }

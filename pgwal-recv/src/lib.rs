@@ -1,40 +1,31 @@
 //! pgwal-recv: a pg_receivewal-compatible WAL archiver built on pgwire-repl.
 //!
 //! The program is `src/main.rs`; its modules live in this library so that benchmarks and
-//! fuzz targets can reach them (the archive directory's scan, the command line).
+//! fuzz targets can reach them (the archive's names and scan, the command line).
 //!
 //! # Layout
+//! - `commands/`: one module per subcommand, each a thin layer over the pieces below:
+//!   `archive` (the archiver itself: slot commands, the reconnect loop), `measure`, `status`
+//! - `archive/`: the archive, behind one interface ([`archive::Archive`]) that the receiver
+//!   writes through and every command reads and deletes through: file names and suffixes,
+//!   compression (`-Z` and the gzip/lz4/zstd streams), the newest-segment scan, history
+//!   files, durable writes, the lock; `archive/dir/` is the directory backend
+//! - `stream/`: what every streaming command shares: the start position (slot or server), the
+//!   streaming loop (timelines, the receive timeout, the stop signal)
+//! - `receive/`: the archiver's side of the stream: one owner of the segment plan and of the
+//!   written and flushed positions, writing segments as WAL arrives
+//! - `observe/`: lag and rate (pgwire-repl's LagTracker) for the `-v` progress line, the
+//!   `--metrics-listen` endpoint and `measure`'s percentiles
 //! - `cli`: options, validation and help, with pg_receivewal's wording
-//! - `compress`: the `-Z` specification
-//! - `run`: the archiver's flow: slot commands, the reconnect loop
-//! - `connect`: connection options, password prompt, runtime and signals (every subcommand)
-//! - `receive`: one connection's streaming: start position, history files, timelines
-//! - `walfile`: one segment file: preallocated `.partial`, durable rename
-//! - `writer`: the segment writer, fed in stream order on the receiving thread
-//! - `zfile`: gzip, lz4 and zstd segment streams
-//! - `scan`: the archive directory's newest segment (where to resume)
-//! - `lock`: one archiver per directory
-//! - `monitor`, `progress`, `metrics`, `histogram`: lag and rate (pgwire-repl's LagTracker)
-//!   for the `--verbose` progress line, `--metrics-listen` and `measure`'s percentiles
-//! - `measure`: stream without writing, report rate and lag
-//! - `status`: the server's replication connections, slots and recovery, over SQL
+//! - `connect`: connection options, password prompt, runtime (every subcommand)
 //! - `output`, `prompt`: messages and the progress line, and the `-W` password prompt
 
+pub mod archive;
 pub mod cli;
-pub mod compress;
+pub mod commands;
 pub mod connect;
-pub mod histogram;
-pub mod lock;
-pub mod measure;
-pub mod metrics;
-pub mod monitor;
+pub mod observe;
 pub mod output;
-pub mod progress;
 pub mod prompt;
 pub mod receive;
-pub mod run;
-pub mod scan;
-pub mod status;
-pub mod walfile;
-pub mod writer;
-pub mod zfile;
+pub mod stream;

@@ -2,7 +2,7 @@
 //! in the library (`src/lib.rs`).
 
 use pgwal_recv::cli::{self, Action};
-use pgwal_recv::{measure, run, status};
+use pgwal_recv::commands::{archive, measure, status};
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
@@ -23,7 +23,7 @@ fn main() {
             print!("{text}");
             0
         }
-        Ok(Action::Run(opts)) => run::main(opts),
+        Ok(Action::Run(opts)) => archive::main(opts),
         Ok(Action::Measure(opts)) => measure::main(opts),
         Ok(Action::Status(opts)) => status::main(opts),
         Err(e) => {

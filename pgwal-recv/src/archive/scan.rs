@@ -17,14 +17,13 @@
 
 use std::cmp::Reverse;
 use std::io;
-use std::path::Path;
 
 use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
 
-use crate::compress::Method;
-use crate::zfile::uncompressed_size_limited;
-
-const PARTIAL: &str = ".partial";
+use super::compress::Method;
+use super::names::SegmentName;
+use super::zfile::{decode_reader, gzip_isize};
+use super::{Archive, Listed};
 
 /// The newest usable segment file, and where streaming resumes after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,35 +36,9 @@ pub struct Found {
     pub partial: bool,
 }
 
-/// Parses an archive file name: `<segment><.gz|.lz4|.zst|><.partial|>`, where `<segment>`
-/// is a name `seg` can produce. Returns the timeline, segment number, compression method and
-/// whether it is partial; `None` for every other file (`.history`, `.tmp`, lowercase, ...).
-pub fn is_segment_file_name(
-    name: &str,
-    seg: WalSegmentSize,
-) -> Option<(TimelineId, u64, Method, bool)> {
-    let (tli, segno) = seg.parse_file_name(name.get(..24)?)?;
-    let rest = &name[24..];
-    let (rest, partial) = match rest.strip_suffix(PARTIAL) {
-        Some(r) => (r, true),
-        None => (rest, false),
-    };
-    let method = match rest {
-        "" => Method::None,
-        ".gz" => Method::Gzip,
-        ".lz4" => Method::Lz4,
-        ".zst" => Method::Zstd,
-        _ => return None,
-    };
-    Some((tli, segno, method, partial))
-}
-
 struct Candidate {
-    name: String,
-    tli: TimelineId,
-    segno: u64,
-    method: Method,
-    partial: bool,
+    file: Listed,
+    name: SegmentName,
 }
 
 /// What the size check of a complete file decided.
@@ -73,18 +46,18 @@ enum Check {
     Valid,
     /// Skipped, with this warning.
     Skip(String),
-    /// Gone since the directory was listed: ignored.
+    /// Gone since the archive was listed: ignored.
     Vanished,
 }
 
 /// Whether a complete file passes its check; a failing one is reported through `warn`.
-fn passes(
-    dir: &Path,
+async fn passes(
+    archive: &Archive,
     c: &Candidate,
     seg: WalSegmentSize,
     warn: &mut dyn FnMut(String),
 ) -> io::Result<bool> {
-    Ok(match check_complete(dir, c, seg)? {
+    Ok(match check_complete(archive, c, seg).await? {
         Check::Valid => true,
         Check::Skip(w) => {
             warn(w);
@@ -94,67 +67,73 @@ fn passes(
     })
 }
 
-/// Checks that a complete file holds exactly one segment. Errors are those of the file
-/// system (the scan gives up); damage is a `Skip`.
-fn check_complete(dir: &Path, c: &Candidate, seg: WalSegmentSize) -> io::Result<Check> {
-    let path = dir.join(&c.name);
+/// The uncompressed size of a complete file: an uncompressed one's length, a `.gz` one's
+/// ISIZE trailer (as pg_receivewal reads it), an `.lz4` or `.zst` one decompressed and
+/// counted, stopping a little past `limit` (as pg_receivewal's lz4 count does: enough to
+/// know the file is wrong).
+async fn uncompressed_size(archive: &Archive, c: &Candidate, limit: u64) -> io::Result<u64> {
+    match c.name.method {
+        Method::None => Ok(c.file.size),
+        Method::Gzip => {
+            let (len, tail) = archive.read_tail(&c.file.name, 4).await?;
+            gzip_isize(len, &tail)
+        }
+        m => decode_reader(archive.read(&c.file.name).await?, m, &mut io::sink(), limit),
+    }
+}
+
+/// Checks that a complete file holds exactly one segment. Errors are those of the store
+/// (the scan gives up); damage is a `Skip`.
+async fn check_complete(
+    archive: &Archive,
+    c: &Candidate,
+    seg: WalSegmentSize,
+) -> io::Result<Check> {
     let want = u64::from(seg.bytes());
-    // An uncompressed file's size is its length; lz4 and zstd counts stop a little past
-    // `want`, as pg_receivewal's lz4 count does: enough to know the file is wrong.
-    Ok(match uncompressed_size_limited(&path, c.method, want) {
+    let name = &c.file.name;
+    Ok(match uncompressed_size(archive, c, want).await {
         Ok(n) if n == want => Check::Valid,
-        Ok(n) if c.method == Method::None => Check::Skip(format!(
-            "segment file \"{}\" has incorrect size {n}, skipping",
-            c.name
+        Ok(n) if c.name.method == Method::None => Check::Skip(format!(
+            "segment file \"{name}\" has incorrect size {n}, skipping"
         )),
         Ok(n) => Check::Skip(format!(
-            "compressed segment file \"{}\" has incorrect uncompressed size {n}, skipping",
-            c.name
+            "compressed segment file \"{name}\" has incorrect uncompressed size {n}, skipping"
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Check::Vanished,
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Check::Skip(format!(
-            "compressed segment file \"{}\" could not be decompressed: {e}, skipping",
-            c.name
+            "compressed segment file \"{name}\" could not be decompressed: {e}, skipping"
         )),
         Err(e) => return Err(e),
     })
 }
 
-/// Scans `dir` for the newest usable segment file (see the module doc). `warn` receives the
-/// text of each warning, such as `segment file "X" has incorrect size 123, skipping`.
-/// Errors are the file system's: the directory cannot be read, or a file cannot be opened.
-pub fn find_streaming_start(
-    dir: &Path,
+/// Scans `archive` for the newest usable segment file (see the module doc). `warn` receives
+/// the text of each warning, such as `segment file "X" has incorrect size 123, skipping`.
+/// Errors are the store's: the archive cannot be listed, or a file cannot be read.
+pub async fn find_streaming_start(
+    archive: &Archive,
     seg: WalSegmentSize,
     warn: &mut dyn FnMut(String),
 ) -> io::Result<Option<Found>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        // A name that is not UTF-8 is not a segment name.
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if let Some((tli, segno, method, partial)) = is_segment_file_name(&name, seg) {
-            files.push(Candidate {
-                name,
-                tli,
-                segno,
-                method,
-                partial,
-            });
-        }
-    }
-    // readdir order is arbitrary; warnings come out in name order.
-    files.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let mut files: Vec<Candidate> = archive
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|file| {
+            let name = SegmentName::parse(&file.name, seg)?;
+            Some(Candidate { file, name })
+        })
+        .collect();
+    // Listing order is arbitrary; warnings come out in name order.
+    files.sort_unstable_by(|a, b| a.file.name.cmp(&b.file.name));
 
-    // The cheap checks (a stat, a 4-byte trailer) run on every complete file, as in
+    // The cheap checks (a size, a 4-byte trailer) run on every complete file, as in
     // pg_receivewal, so each bad one is reported.
     let mut valid = Vec::with_capacity(files.len());
     for c in files {
-        if !c.partial
-            && matches!(c.method, Method::None | Method::Gzip)
-            && !passes(dir, &c, seg, warn)?
+        if !c.name.partial
+            && matches!(c.name.method, Method::None | Method::Gzip)
+            && !passes(archive, &c, seg, warn).await?
         {
             continue;
         }
@@ -163,33 +142,33 @@ pub fn find_streaming_start(
 
     // Newest first: segment, then timeline, then complete before partial. Decompressing is
     // costly, so lz4 and zstd files are checked only in this order, until one wins.
-    valid.sort_unstable_by_key(|c| Reverse((c.segno, c.tli, !c.partial)));
+    valid.sort_unstable_by_key(|c| Reverse((c.name.segno, c.name.timeline, !c.name.partial)));
     for c in valid {
-        if !c.partial
-            && matches!(c.method, Method::Lz4 | Method::Zstd)
-            && !passes(dir, &c, seg, warn)?
+        if !c.name.partial
+            && matches!(c.name.method, Method::Lz4 | Method::Zstd)
+            && !passes(archive, &c, seg, warn).await?
         {
             continue;
         }
-        let start = if c.partial {
-            seg.segment_start(c.segno)
+        let start = if c.name.partial {
+            seg.segment_start(c.name.segno)
         } else {
-            seg.segment_start(c.segno + 1)
+            seg.segment_start(c.name.segno + 1)
         };
         // Only a complete file of the very last segment of the LSN space gets here; there
         // is nothing after it to stream.
         let Some(start) = start else {
             warn(format!(
                 "segment file \"{}\" is the last segment of the WAL address space, skipping",
-                c.name
+                c.file.name
             ));
             continue;
         };
         return Ok(Some(Found {
-            timeline: c.tli,
+            timeline: c.name.timeline,
             start,
-            file: c.name,
-            partial: c.partial,
+            file: c.file.name,
+            partial: c.name.partial,
         }));
     }
     Ok(None)
@@ -198,12 +177,20 @@ pub fn find_streaming_start(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::CompressSpec;
-    use crate::zfile::Encoder;
+    use crate::archive::compress::CompressSpec;
+    use crate::archive::names::is_segment_file_name;
+    use crate::archive::zfile::Encoder;
     use std::fs::File;
     use std::path::PathBuf;
 
     const MB: u32 = 1 << 20;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
 
     fn seg1() -> WalSegmentSize {
         WalSegmentSize::new(MB).unwrap()
@@ -253,7 +240,12 @@ mod tests {
 
         fn scan(&self) -> (Option<Found>, Vec<String>) {
             let mut warnings = Vec::new();
-            let found = find_streaming_start(&self.0, seg1(), &mut |w| warnings.push(w)).unwrap();
+            let found = block_on(find_streaming_start(
+                &Archive::dir(&self.0),
+                seg1(),
+                &mut |w| warnings.push(w),
+            ))
+            .unwrap();
             (found, warnings)
         }
     }
@@ -585,7 +577,11 @@ mod tests {
     #[test]
     fn unreadable_directory_is_an_error() {
         let d = TempDir::new("missing");
-        let r = find_streaming_start(&d.0.join("nope"), seg1(), &mut |_| {});
+        let r = block_on(find_streaming_start(
+            &Archive::dir(&d.0.join("nope")),
+            seg1(),
+            &mut |_| {},
+        ));
         assert_eq!(r.unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 }

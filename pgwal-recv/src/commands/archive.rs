@@ -1,17 +1,18 @@
-//! The program: connect, answer --create-slot/--drop-slot, then receive WAL until stopped,
-//! reconnecting every 5 seconds after a failure (unless `-n`).
+//! The archiver (pgwal-recv with no subcommand, as pg_receivewal): connect, answer
+//! --create-slot/--drop-slot, then receive WAL into the archive until stopped, reconnecting
+//! every 5 seconds after a failure (unless `-n`).
 
 use std::time::Duration;
 
 use pgwire_repl::{Client, CreateSlotOptions};
 
+use crate::archive::{Archive, FileSettings};
 use crate::cli::Options;
-use crate::connect::{block_on, config, connect, watch_signals};
-use crate::lock::lock_directory;
-use crate::monitor::Monitor;
+use crate::connect::{block_on, config, connect};
+use crate::observe::monitor::Monitor;
 use crate::output::{error, info, report};
-use crate::receive::{stream_log, Outcome, Settings};
-use crate::walfile::FileSettings;
+use crate::receive::{stream_log, Settings};
+use crate::stream::StopSignal;
 
 /// Runs the archiver and returns the exit code.
 pub fn main(opts: Options) -> i32 {
@@ -19,11 +20,12 @@ pub fn main(opts: Options) -> i32 {
 }
 
 async fn archive(o: Options) -> i32 {
-    let mut stop = watch_signals();
+    let mut stop = StopSignal::watch();
     let monitor = Monitor::default();
     let slot_only = o.create_slot || o.drop_slot;
-    let _lock = match (&o.directory, slot_only) {
-        (Some(dir), false) => match lock_directory(dir) {
+    let archive = o.directory.as_deref().map(Archive::dir);
+    let _lock = match (&archive, slot_only) {
+        (Some(archive), false) => match archive.lock() {
             Ok(l) => Some(l),
             Err(e) => {
                 error(e);
@@ -68,7 +70,7 @@ async fn archive(o: Options) -> i32 {
     if slot_only {
         return slot_command(&mut client, &o).await;
     }
-    let Some(dir) = o.directory.as_deref() else {
+    let Some(archive) = archive.as_ref() else {
         error("no target directory specified");
         return 1;
     };
@@ -91,7 +93,7 @@ async fn archive(o: Options) -> i32 {
         }
     };
     let settings = Settings {
-        dir,
+        archive,
         slot: o.slot.as_deref(),
         endpos: o.endpos,
         status_interval: o.status_interval,
@@ -109,7 +111,7 @@ async fn archive(o: Options) -> i32 {
         monitor: monitor.clone(),
     };
     if let Some(addr) = o.metrics_listen {
-        match crate::metrics::start(addr, monitor.clone()).await {
+        match crate::observe::metrics::start(addr, monitor.clone()).await {
             Ok(bound) if o.verbose => info(format!("serving metrics at http://{bound}/metrics")),
             Ok(_) => {}
             Err(e) => {
@@ -119,9 +121,11 @@ async fn archive(o: Options) -> i32 {
         }
     }
     // Aborted when this function returns, so it never outlives the archive.
-    let progress = o
-        .verbose
-        .then(|| AbortOnDrop(tokio::spawn(crate::progress::report(monitor.clone()))));
+    let progress = o.verbose.then(|| {
+        AbortOnDrop(tokio::spawn(crate::observe::progress::report(
+            monitor.clone(),
+        )))
+    });
     let code = receive_loop(&o, conn_opts, cfg, client, &settings, &mut stop).await;
     drop(progress);
     crate::output::clear_status();
@@ -143,14 +147,14 @@ async fn receive_loop(
     mut cfg: pgwire_repl::Config,
     client: Client,
     settings: &Settings<'_>,
-    stop: &mut crate::receive::StopSignal,
+    stop: &mut StopSignal,
 ) -> i32 {
     let monitor = &settings.monitor;
     let mut conn = Some(client);
     loop {
         if let Some(client) = conn.as_mut() {
             match stream_log(client, settings, stop).await {
-                Ok(Outcome::Stopped) => return 0,
+                Ok(()) => return 0,
                 Err(e) => {
                     error(&e.message);
                     if e.fatal {

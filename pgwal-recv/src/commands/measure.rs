@@ -11,15 +11,17 @@
 
 use std::time::{Duration, Instant};
 
-use pgwire_repl::{
-    Client, FeedbackConfig, Lsn, StartReplication, StreamEnd, StreamEvent, TimelineId,
-};
+use pgwire_repl::protocol::command::version_text;
+use pgwire_repl::{Client, Lsn, PrimaryKeepalive, StreamSender, TimelineId, XLogData};
 
 use crate::cli::MeasureOptions;
-use crate::connect::{block_on, config, connect, watch_signals};
-use crate::histogram::Histogram;
-use crate::monitor::Monitor;
+use crate::connect::{block_on, config, connect};
+use crate::observe::histogram::Histogram;
+use crate::observe::monitor::Monitor;
 use crate::output::{bytes, error, info, report, PROGNAME};
+use crate::stream::follow::{follow, Follow, Handler, Step, StopReason};
+use crate::stream::start::{slot_start, SlotStart};
+use crate::stream::{StopSignal, StreamError};
 
 /// Runs `measure` and returns the exit code.
 pub fn main(o: MeasureOptions) -> i32 {
@@ -107,7 +109,7 @@ impl Summary {
 }
 
 async fn measure(o: MeasureOptions) -> i32 {
-    let mut stop = watch_signals();
+    let mut stop = StopSignal::watch();
     let monitor = Monitor::default();
     let mut cfg = match config(&o.conn) {
         Ok(c) => c,
@@ -117,7 +119,7 @@ async fn measure(o: MeasureOptions) -> i32 {
         }
     };
     if let Some(addr) = o.metrics_listen {
-        match crate::metrics::start(addr, monitor.clone()).await {
+        match crate::observe::metrics::start(addr, monitor.clone()).await {
             Ok(bound) => info(format!("serving metrics at http://{bound}/metrics")),
             Err(e) => {
                 error(e);
@@ -191,170 +193,130 @@ async fn start_position(
     let seg = client.wal_segment_size().await.map_err(|e| report(&e))?;
     let mut at = (sys.xlogpos, sys.timeline);
     if let Some(slot) = o.slot.as_deref() {
-        if client.server_version() >= 150000 {
-            let read = client.read_replication_slot(slot).await.map_err(|e| {
-                format!(
-                    "could not send replication command \"READ_REPLICATION_SLOT {slot}\": {}",
-                    report(&e)
-                )
-            })?;
-            match (
-                read.slot_type.as_deref(),
-                read.restart_lsn,
-                read.restart_tli,
-            ) {
-                (None, _, _) => return Err(format!("replication slot \"{slot}\" does not exist")),
-                (Some("physical"), Some(lsn), Some(t)) => at = (lsn, t),
-                (Some("physical"), _, _) => {
-                    info(format!(
-                        "replication slot \"{slot}\" has no restart_lsn: starting at the current position"
-                    ));
-                }
-                (Some(other), _, _) => {
-                    return Err(format!(
-                        "expected a physical replication slot, got type \"{other}\" instead"
-                    ))
-                }
-            }
-        } else {
-            info(format!(
+        match slot_start(client, slot).await.map_err(|e| e.message)? {
+            SlotStart::At(lsn, tli) => at = (lsn, tli),
+            SlotStart::NoRestartLsn => info(format!(
+                "replication slot \"{slot}\" has no restart_lsn: starting at the current position"
+            )),
+            SlotStart::Unsupported(version) => info(format!(
                 "server {} has no READ_REPLICATION_SLOT: starting at the current position",
-                pgwire_repl::protocol::command::version_text(client.server_version())
-            ));
+                version_text(version)
+            )),
         }
     }
     Ok((seg.round_down(at.0), at.1))
 }
 
-/// Why the stream loop is ending.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stopping {
-    No,
-    /// Endpos reached, duration over, or a signal: the time it happened.
-    AtTime(Instant),
-}
-
+/// Streams and counts; the summary's end and duration are filled in whatever happens.
 async fn run(
     client: &mut Client,
     o: &MeasureOptions,
     monitor: &Monitor,
-    stop: &mut crate::receive::StopSignal,
+    stop: &mut StopSignal,
     sum: &mut Summary,
 ) -> Result<(), String> {
     let began = Instant::now();
-    let deadline = o
-        .duration
-        .map(|d| tokio::time::Instant::from_std(began + d));
-    let mut tick = tokio::time::interval_at(
-        tokio::time::Instant::from_std(began + Duration::from_secs(1)),
-        Duration::from_secs(1),
-    );
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut pos = sum.start;
-    let mut tli = sum.timeline;
-    let mut stopping = Stopping::No;
-    let feedback = FeedbackConfig {
+    let opts = Follow {
+        slot: o.slot.clone(),
         status_interval: o.status_interval,
-        receive_timeout: Some(Duration::from_secs(60)),
         reply_to_keepalives: true,
+        deadline: o
+            .duration
+            .map(|d| tokio::time::Instant::from_std(began + d)),
+        tick: Some(Duration::from_secs(1)),
     };
-    let result = 'timelines: loop {
-        let mut opts = StartReplication::new(pos).timeline(tli).feedback(feedback);
-        opts.slot = o.slot.clone();
-        monitor.streaming(pos, tli);
-        sum.timeline = tli;
-        let mut stream = match client.start_replication(opts).await {
-            Ok(s) => s,
-            Err(e) => {
-                break Err(format!(
-                    "could not send replication command \"START_REPLICATION\": {}",
-                    report(&e)
-                ))
-            }
-        };
-        let sender = stream.sender();
-        loop {
-            let ev = tokio::select! {
-                biased;
-                _ = stop.wait(), if stopping == Stopping::No => None,
-                _ = sleep_until(deadline), if stopping == Stopping::No => None,
-                _ = tick.tick() => {
-                    let line = crate::progress::line(&monitor.snapshot());
-                    if o.json { info(line) } else { println!("{PROGNAME}: {line}") }
-                    continue;
-                }
-                ev = stream.recv() => Some(ev),
-            };
-            let ev = match ev {
-                None => {
-                    stopping = Stopping::AtTime(Instant::now());
-                    if let Err(e) = stream.request_stop().await {
-                        break 'timelines Err(report(&e));
-                    }
-                    continue;
-                }
-                Some(Ok(ev)) => ev,
-                Some(Err(e)) => {
-                    break 'timelines Err(format!(
-                        "unexpected termination of replication stream: {}",
-                        report(&e)
-                    ))
-                }
-            };
-            match ev {
-                StreamEvent::XLogData(x) => {
-                    if stopping != Stopping::No {
-                        continue;
-                    }
-                    monitor.xlogdata(&x);
-                    sum.messages += 1;
-                    let end = x.data_end().unwrap_or(x.wal_start);
-                    sum.end = sum.end.max(end);
-                    sender.set_positions(sum.end, Lsn::INVALID, Lsn::INVALID);
-                    record_lag(monitor, sum);
-                    if o.endpos.is_some_and(|e| end >= e) {
-                        stopping = Stopping::AtTime(Instant::now());
-                        if let Err(e) = stream.request_stop().await {
-                            break 'timelines Err(report(&e));
-                        }
-                    }
-                }
-                StreamEvent::Keepalive(k) => {
-                    if stopping == Stopping::No {
-                        monitor.keepalive(&k);
-                        sum.keepalives += 1;
-                        record_lag(monitor, sum);
-                    }
-                }
-                StreamEvent::End(StreamEnd::EndOfTimeline {
-                    next_timeline,
-                    next_start,
-                }) if stopping == Stopping::No => {
-                    drop(stream);
-                    tli = next_timeline;
-                    pos = next_start;
-                    info(format!("switched to timeline {tli} at {next_start}"));
-                    continue 'timelines;
-                }
-                StreamEvent::End(StreamEnd::ServerEnded { .. }) if stopping == Stopping::No => {
-                    break 'timelines Err(
-                        "replication stream was terminated before stop point".to_owned()
-                    );
-                }
-                StreamEvent::End(_) => break 'timelines Ok(()),
-            }
-        }
+    let (start, tli) = (sum.start, sum.timeline);
+    let mut m = Measurer {
+        o,
+        monitor,
+        sum,
+        stopped_at: None,
     };
+    let result = follow(client, &opts, start, tli, stop, &mut m).await;
     monitor.disconnected();
-    let ended = match stopping {
-        Stopping::AtTime(t) => t,
-        Stopping::No => Instant::now(),
-    };
+    let ended = m.stopped_at.unwrap_or_else(Instant::now);
     sum.seconds = ended.duration_since(began).as_secs_f64();
     if let Some(e) = o.endpos {
         sum.end = sum.end.min(e);
     }
-    result
+    result.map_err(|e| e.message)
+}
+
+/// `measure`'s side of the stream: counts, never writes.
+struct Measurer<'a> {
+    o: &'a MeasureOptions,
+    monitor: &'a Monitor,
+    sum: &'a mut Summary,
+    /// When the stream was told to stop (the end of the measured time).
+    stopped_at: Option<Instant>,
+}
+
+impl Handler for Measurer<'_> {
+    async fn before_timeline(
+        &mut self,
+        _client: &mut Client,
+        _tli: TimelineId,
+        _start: Lsn,
+    ) -> Result<Step, StreamError> {
+        Ok(Step::Go)
+    }
+
+    fn started(&mut self, _sender: &StreamSender, tli: TimelineId, start: Lsn) {
+        self.monitor.streaming(start, tli);
+        self.sum.timeline = tli;
+    }
+
+    fn xlogdata(&mut self, x: &XLogData, sender: &StreamSender) -> Result<Step, StreamError> {
+        self.monitor.xlogdata(x);
+        self.sum.messages += 1;
+        let end = x.data_end().unwrap_or(x.wal_start);
+        self.sum.end = self.sum.end.max(end);
+        // Received, never flushed: a slot is not advanced, so a run can be repeated.
+        sender.set_positions(self.sum.end, Lsn::INVALID, Lsn::INVALID);
+        record_lag(self.monitor, self.sum);
+        Ok(if self.o.endpos.is_some_and(|e| end >= e) {
+            Step::Stop
+        } else {
+            Step::Go
+        })
+    }
+
+    async fn keepalive(
+        &mut self,
+        k: &PrimaryKeepalive,
+        _sender: &StreamSender,
+    ) -> Result<(), StreamError> {
+        self.monitor.keepalive(k);
+        self.sum.keepalives += 1;
+        record_lag(self.monitor, self.sum);
+        Ok(())
+    }
+
+    fn stopping(&mut self, _why: StopReason) -> Result<(), StreamError> {
+        self.stopped_at = Some(Instant::now());
+        Ok(())
+    }
+
+    fn ended(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn received(&self) -> Lsn {
+        self.sum.end
+    }
+
+    fn switched(&mut self, tli: TimelineId, at: Lsn) {
+        info(format!("switched to timeline {tli} at {at}"));
+    }
+
+    fn tick(&mut self) {
+        let line = crate::observe::progress::line(&self.monitor.snapshot());
+        if self.o.json {
+            info(line)
+        } else {
+            println!("{PROGNAME}: {line}")
+        }
+    }
 }
 
 fn record_lag(monitor: &Monitor, sum: &mut Summary) {
@@ -362,11 +324,4 @@ fn record_lag(monitor: &Monitor, sum: &mut Summary) {
     sum.lag_bytes.record(s.lag.receive_lag_bytes);
     sum.lag_micros
         .record(u64::try_from(s.lag.receive_lag.as_micros()).unwrap_or(u64::MAX));
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }

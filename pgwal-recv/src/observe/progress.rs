@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::monitor::{Monitor, Snapshot};
+use crate::observe::monitor::{Monitor, Snapshot};
 use crate::output::{bytes, status, status_in_place};
 
 /// The progress text of one snapshot.

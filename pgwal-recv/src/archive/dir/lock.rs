@@ -11,12 +11,12 @@ use rustix::fs::{flock, FlockOperation};
 pub const LOCK_FILE: &str = ".pgwal-recv.lock";
 
 /// Held for the life of the process.
-pub struct DirLock {
+pub struct ArchiveLock {
     _file: File,
 }
 
 /// Takes the lock or says who holds it.
-pub fn lock_directory(dir: &Path) -> Result<DirLock, String> {
+pub fn lock_directory(dir: &Path) -> Result<ArchiveLock, String> {
     let path = dir.join(LOCK_FILE);
     let mut file = OpenOptions::new()
         .read(true)
@@ -59,5 +59,5 @@ pub fn lock_directory(dir: &Path) -> Result<DirLock, String> {
             crate::output::os_error(&e)
         ));
     }
-    Ok(DirLock { _file: file })
+    Ok(ArchiveLock { _file: file })
 }

@@ -9,13 +9,16 @@
 //! stream of every byte received, which `gzip -t`, `lz4 -t` and `zstd -t` accept.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Write};
+#[cfg(test)]
+use std::io::{Seek, SeekFrom};
+#[cfg(test)]
 use std::path::Path;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::compress::{CompressSpec, Method};
+use super::compress::{CompressSpec, Method};
 
 /// zstd's own default level (what `zstd` with no level uses).
 const ZSTD_DEFAULT_LEVEL: i32 = 3;
@@ -116,7 +119,6 @@ impl Encoder {
     }
 
     /// Bytes handed to `write_all` so far (before compression).
-    #[cfg(test)]
     pub fn uncompressed_len(&self) -> u64 {
         self.written
     }
@@ -171,12 +173,22 @@ fn corrupt(method: Method, why: impl std::fmt::Display) -> io::Error {
 /// Decompresses the whole of `path` into `out`, stopping early once more than `limit`
 /// bytes have come out. Returns the number of bytes produced. Every decoding failure,
 /// truncation included, is `InvalidData`; the file's own read errors keep their kind.
+#[cfg(test)]
 fn decode<W: Write>(path: &Path, method: Method, out: &mut W, limit: u64) -> io::Result<u64> {
-    let file = File::open(path)?;
+    decode_reader(File::open(path)?, method, out, limit)
+}
+
+/// As [`decode`], from any reader of the compressed bytes.
+pub fn decode_reader<R: Read, W: Write>(
+    reader: R,
+    method: Method,
+    out: &mut W,
+    limit: u64,
+) -> io::Result<u64> {
     let mut src = BufReader::with_capacity(
         64 * 1024,
         Source {
-            inner: file,
+            inner: reader,
             failed: false,
         },
     );
@@ -251,36 +263,44 @@ fn copy_limited<R: Read, W: Write>(r: &mut R, w: &mut W, budget: u64) -> io::Res
     }
 }
 
-/// The uncompressed size of a complete compressed file, for the start-position scan.
-///
-/// An uncompressed file (`Method::None`): its length. gzip: the ISIZE trailer (the last 4 bytes, little-endian), as pg_receivewal reads it, so
-/// the size is modulo 4 GiB and the stream is not checked. lz4 and zstd: the file is
-/// decompressed and the output counted, in constant memory. A corrupt or truncated file is
-/// an `InvalidData` error; errors reading the file keep their own kind.
+/// The uncompressed size of a complete compressed file (see [`uncompressed_size_limited`]).
 #[cfg(test)]
 pub fn uncompressed_size(path: &Path, method: Method) -> io::Result<u64> {
     uncompressed_size_limited(path, method, u64::MAX)
 }
 
-/// As [`uncompressed_size`], but decompression stops once the count exceeds `limit` (as
-/// pg_receivewal stops past the segment size): the result is then some number above `limit`.
+/// [`gzip_isize`] or [`decode_reader`] on a file, as the start-position scan does through
+/// the archive.
+#[cfg(test)]
 pub fn uncompressed_size_limited(path: &Path, method: Method, limit: u64) -> io::Result<u64> {
     match method {
         Method::None => Ok(std::fs::metadata(path)?.len()),
         Method::Gzip => {
             let mut f = File::open(path)?;
             let len = f.metadata()?.len();
-            if len < 18 {
-                // A header (10) and a trailer (8) at least.
-                return Err(corrupt(method, format!("file is {len} bytes long")));
-            }
-            f.seek(SeekFrom::End(-4))?;
-            let mut isize = [0u8; 4];
-            f.read_exact(&mut isize)?;
-            Ok(u64::from(u32::from_le_bytes(isize)))
+            f.seek(SeekFrom::Start(len.saturating_sub(4)))?;
+            let mut tail = Vec::new();
+            f.read_to_end(&mut tail)?;
+            gzip_isize(len, &tail)
         }
-        _ => decode(path, method, &mut io::sink(), limit),
+        _ => decode_reader(File::open(path)?, method, &mut io::sink(), limit),
     }
+}
+
+/// A gzip file's uncompressed size as its ISIZE trailer says (the last 4 bytes,
+/// little-endian), as pg_receivewal reads it: modulo 4 GiB, and the stream is not checked.
+/// `len` is the file's length, `tail` its last bytes; a file too short to hold a header and
+/// a trailer is `InvalidData`.
+pub fn gzip_isize(len: u64, tail: &[u8]) -> io::Result<u64> {
+    if len < 18 {
+        // A header (10) and a trailer (8) at least.
+        return Err(corrupt(Method::Gzip, format!("file is {len} bytes long")));
+    }
+    let isize: [u8; 4] = tail
+        .get(tail.len().saturating_sub(4)..)
+        .and_then(|t| t.try_into().ok())
+        .ok_or_else(|| corrupt(Method::Gzip, "no trailer"))?;
+    Ok(u64::from(u32::from_le_bytes(isize)))
 }
 
 /// Decompresses a whole file into memory (for tests and verification). Unlike

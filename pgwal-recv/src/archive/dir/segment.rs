@@ -25,56 +25,26 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::compress::{CompressSpec, Method};
+use super::{fsync_dir, set_mode};
+use crate::archive::compress::Method;
+use crate::archive::zfile::Encoder;
+use crate::archive::{FileError, FileOp, FileSettings};
 use crate::output::info;
-use crate::zfile::Encoder;
-
-mod error;
-
-pub use error::{FileError, FileOp};
-
-/// Gives a new file exactly `mode`, whatever the process umask (pg_receivewal sets its
-/// umask from the server's data_directory_mode; we set the mode itself).
-pub fn set_mode(f: &File, mode: u32, path: &Path) -> Result<(), FileError> {
-    use std::os::unix::fs::PermissionsExt;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| FileError::io(FileOp::SetPermissions, path, e))
-}
-
-/// fsyncs a directory, so that a creation or rename in it is durable.
-pub fn fsync_dir(dir: &Path) -> Result<(), FileError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| FileError::io(FileOp::FsyncDirectory, dir, e))
-}
-
-/// How files are written in this archive.
-#[derive(Debug, Clone, Copy)]
-pub struct FileSettings {
-    pub compress: CompressSpec,
-    pub sync: bool,
-    /// 0600, or 0640 when the server's data directory allows group access.
-    pub mode: u32,
-    /// Write zeros over a new segment instead of allocating it (see [`preallocate`]); set
-    /// with `--synchronous`, which fsyncs every batch (so no early writeback either).
-    pub zero_fill: bool,
-    pub segment_size: u32,
-}
 
 enum Sink {
     Plain(File),
     Compressed(Encoder),
 }
 
-/// An open segment file.
-pub struct WalFile {
+/// An open segment file. Where the WAL goes in it is the caller's to say (see
+/// [`crate::receive::segments`], the one owner of positions); the file keeps only what
+/// writing it needs.
+pub struct SegmentFile {
     dir: PathBuf,
     /// Without any suffix: `000000010000000000000003`.
     name: String,
     partial: PathBuf,
     sink: Option<Sink>,
-    /// Bytes of the segment written so far.
-    pos: u32,
     /// Writeback has been started for the bytes before this (see [`WRITEBACK_AFTER`]).
     kicked: u32,
     settings: FileSettings,
@@ -86,9 +56,13 @@ pub struct WalFile {
 /// idea), and with `--no-sync` the pages are clean, so droppable, by the time the file closes.
 pub const WRITEBACK_AFTER: u32 = 1 << 20;
 
-impl WalFile {
+impl SegmentFile {
     /// Opens segment `name` for writing from its start.
-    pub fn open(dir: &Path, name: &str, settings: FileSettings) -> Result<WalFile, FileError> {
+    pub(crate) fn open(
+        dir: &Path,
+        name: &str,
+        settings: FileSettings,
+    ) -> Result<SegmentFile, FileError> {
         let suffix = settings.compress.method.suffix();
         let partial = dir.join(format!("{name}{suffix}.partial"));
         let sink = if settings.compress.method == Method::None {
@@ -115,39 +89,35 @@ impl WalFile {
         if settings.sync {
             fsync_dir(dir)?;
         }
-        Ok(WalFile {
+        Ok(SegmentFile {
             dir: dir.to_owned(),
             name: name.to_owned(),
             partial,
             sink: Some(sink),
-            pos: 0,
             kicked: 0,
             settings,
         })
     }
 
-    /// Bytes of the segment written so far.
-    pub fn pos(&self) -> u32 {
-        self.pos
-    }
-
-    pub fn is_complete(&self) -> bool {
-        self.pos == self.settings.segment_size
-    }
-
-    /// Appends WAL; the caller never writes past the segment's end.
-    pub fn write(&mut self, data: &[u8]) -> Result<(), FileError> {
+    /// Writes WAL at `offset` in the segment; the caller writes in order, from the start,
+    /// and never past the segment's end (a compressed stream can only be appended to).
+    pub fn write_at(&mut self, offset: u32, data: &[u8]) -> Result<(), FileError> {
         let res = match self.sink.as_mut() {
-            Some(Sink::Plain(f)) => f.write_all_at(data, u64::from(self.pos)),
+            Some(Sink::Plain(f)) => f.write_all_at(data, u64::from(offset)),
+            Some(Sink::Compressed(z)) if z.uncompressed_len() != u64::from(offset) => {
+                return Err(FileError::Internal(
+                    "internal error: a compressed segment written out of order",
+                ))
+            }
             Some(Sink::Compressed(z)) => z.write_all(data),
             None => return Err(FileError::Internal("file already closed")),
         };
         res.map_err(|e| FileError::io(FileOp::Write, &self.partial, e))?;
-        self.pos += data.len() as u32;
+        let end = offset + data.len() as u32;
         // Not with zero_fill (--synchronous), which fsyncs every batch anyway. Whole 64 KiB
         // blocks only (any page size): the page the next write continues must stay cached.
-        if !self.settings.zero_fill && self.pos - self.kicked >= WRITEBACK_AFTER {
-            let to = self.pos & !((64 << 10) - 1);
+        if !self.settings.zero_fill && end.saturating_sub(self.kicked) >= WRITEBACK_AFTER {
+            let to = end & !((64 << 10) - 1);
             if let Some(Sink::Plain(f)) = &self.sink {
                 start_writeback(f, self.kicked, to);
             }
@@ -178,9 +148,9 @@ impl WalFile {
             .map_err(|e| FileError::io(FileOp::Fsync, &self.partial, e))
     }
 
-    /// Closes the file: renamed to its final name when complete (durably, unless
+    /// Closes the file: renamed to its final name when `complete` (durably, unless
     /// `--no-sync`), else kept as `.partial` with a note.
-    pub fn close(mut self) -> Result<(), FileError> {
+    pub fn close(mut self, complete: bool) -> Result<(), FileError> {
         let file = match self.sink.take() {
             Some(Sink::Plain(f)) => f,
             Some(Sink::Compressed(z)) => z
@@ -195,7 +165,7 @@ impl WalFile {
         // Only a hint (see the module docs): a failure changes nothing.
         let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
         drop(file);
-        if self.is_complete() {
+        if complete {
             let done = self.dir.join(format!(
                 "{}{}",
                 self.name,
@@ -218,7 +188,7 @@ impl WalFile {
     }
 }
 
-impl Drop for WalFile {
+impl Drop for SegmentFile {
     fn drop(&mut self) {
         // Dropped without close() (an error path): finish a compressed stream so the
         // .partial stays a valid stream; plain files need nothing.
@@ -355,7 +325,7 @@ mod tests {
 
     fn settings(sync: bool, zero_fill: bool) -> FileSettings {
         FileSettings {
-            compress: CompressSpec::default(),
+            compress: crate::archive::compress::CompressSpec::default(),
             sync,
             mode: 0o600,
             zero_fill,
@@ -374,15 +344,17 @@ mod tests {
             ));
             std::fs::create_dir_all(&dir).unwrap();
             let name = "000000010000000000000007";
-            let mut f = WalFile::open(&dir, name, settings(sync, zero_fill)).unwrap();
+            let mut f = SegmentFile::open(&dir, name, settings(sync, zero_fill)).unwrap();
             // Full size from the start, whatever the method.
             let partial = dir.join(format!("{name}.partial"));
             assert_eq!(std::fs::metadata(&partial).unwrap().len(), 4 << 20);
+            let mut at = 0;
             for piece in data.chunks(300_001) {
-                f.write(piece).unwrap();
+                f.write_at(at, piece).unwrap();
+                at += piece.len() as u32;
             }
-            assert!(f.is_complete());
-            f.close().unwrap();
+            assert_eq!(at, 4 << 20);
+            f.close(true).unwrap();
             assert!(!partial.exists());
             assert!(std::fs::read(dir.join(name)).unwrap() == data);
             std::fs::remove_dir_all(&dir).unwrap();
@@ -424,11 +396,11 @@ mod tests {
         };
         assert_eq!(before, 4 << 20, "the control is cached");
         let name = "000000010000000000000009";
-        let mut f = WalFile::open(&dir, name, settings(true, false)).unwrap();
-        for piece in data.chunks(128 << 10) {
-            f.write(piece).unwrap();
+        let mut f = SegmentFile::open(&dir, name, settings(true, false)).unwrap();
+        for (i, piece) in data.chunks(128 << 10).enumerate() {
+            f.write_at((i * (128 << 10)) as u32, piece).unwrap();
         }
-        f.close().unwrap();
+        f.close(true).unwrap();
         assert_eq!(cached_bytes(&dir.join(name)), Some(0));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -14,6 +14,8 @@ use crate::output::os_error;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOp {
     Open,
+    /// Creating a new file (a history file's temporary name).
+    Create,
     SetPermissions,
     Write,
     /// Reserving a new segment's space (or writing its zeros).
@@ -46,6 +48,7 @@ impl FileOp {
     fn text(&self) -> &'static str {
         match self {
             FileOp::Open => "could not open file",
+            FileOp::Create => "could not create file",
             FileOp::SetPermissions => "could not set permissions of file",
             FileOp::Write => "could not write to file",
             FileOp::Allocate => "could not allocate space for file",

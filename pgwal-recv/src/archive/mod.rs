@@ -1,0 +1,166 @@
+//! The archive: every file pgwal-recv writes, reads or deletes goes through [`Archive`].
+//!
+//! The receiver writes through it (segments as WAL arrives, history files whole), the
+//! start-position scan reads through it ([`scan`]), and the commands that read an archive
+//! back or prune it do the same. What lives where:
+//!
+//! - [`names`]: file names and suffixes (segments, `.partial`, compression, history files);
+//! - [`compress`] and [`zfile`]: the `-Z` specification and the gzip, lz4 and zstd streams;
+//! - [`scan`]: the newest segment, where streaming resumes;
+//! - [`dir`]: the directory backend (durable writes and renames, preallocated segments, the
+//!   lock); [`FileError`]: what failed, on which file, and whether that is fatal.
+//!
+//! # The interface a backend meets
+//!
+//! Few operations, whole files in and out, as an object store offers them: list the files
+//! (names and sizes), read one (from its start, or its last bytes), write one whole
+//! ([`put`](Archive::put): the file appears complete or not at all), delete one. Nothing here renames or appends,
+//! so a backend without either (S3) fits. The one exception is receiving: a segment grows as
+//! WAL arrives, so [`create_segment`](Archive::create_segment) always writes a local file
+//! (the directory itself, or a local spool that another backend uploads from once the
+//! segment is complete) — that is the hook for a second backend.
+//!
+//! The methods that a remote store would answer over the network are `async`; the directory
+//! answers them inline.
+
+pub mod compress;
+pub mod dir;
+mod error;
+pub mod names;
+pub mod scan;
+pub mod zfile;
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use pgwire_repl::WalSegmentSize;
+
+pub use compress::{CompressSpec, Method};
+pub use dir::lock::ArchiveLock;
+pub use dir::segment::{SegmentFile, WRITEBACK_AFTER};
+pub use error::{FileError, FileOp};
+pub use names::SegmentName;
+pub use scan::Found;
+
+/// How files are written in this archive.
+#[derive(Debug, Clone, Copy)]
+pub struct FileSettings {
+    pub compress: CompressSpec,
+    /// fsync what is written (pg_receivewal's default; off with `--no-sync`).
+    pub sync: bool,
+    /// 0600, or 0640 when the server's data directory allows group access.
+    pub mode: u32,
+    /// Write zeros over a new segment instead of allocating it (see
+    /// [`dir::segment`]); set with `--synchronous`, which fsyncs every batch (so no early
+    /// writeback either).
+    pub zero_fill: bool,
+    pub segment_size: u32,
+}
+
+/// A file of the archive, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    /// Its size as stored (compressed, for a compressed file).
+    pub size: u64,
+}
+
+/// An archive: where it is and how to reach it. See the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Archive {
+    store: Store,
+}
+
+/// The backends.
+#[derive(Debug, Clone)]
+enum Store {
+    Dir(dir::DirStore),
+}
+
+impl Archive {
+    /// The archive in directory `path` (`-D`).
+    pub fn dir(path: &Path) -> Archive {
+        Archive {
+            store: Store::Dir(dir::DirStore::new(path)),
+        }
+    }
+
+    /// Where the archive is, for messages.
+    pub fn location(&self) -> &Path {
+        match &self.store {
+            Store::Dir(d) => d.path(),
+        }
+    }
+
+    /// One archiver per archive: held until dropped, or an error saying who holds it.
+    pub fn lock(&self) -> Result<ArchiveLock, String> {
+        match &self.store {
+            Store::Dir(d) => dir::lock::lock_directory(d.path()),
+        }
+    }
+
+    /// Every file's name and size, in no particular order.
+    pub async fn list(&self) -> io::Result<Vec<Listed>> {
+        match &self.store {
+            Store::Dir(d) => d.list(),
+        }
+    }
+
+    /// A file's bytes as stored, from the start (compressed, for a compressed file).
+    pub async fn read(&self, name: &str) -> io::Result<Box<dyn Read + Send>> {
+        match &self.store {
+            Store::Dir(d) => Ok(Box::new(d.open(name)?)),
+        }
+    }
+
+    /// A file's stored length and its last `n` bytes (a gzip trailer, say).
+    pub async fn read_tail(&self, name: &str, n: u64) -> io::Result<(u64, Vec<u8>)> {
+        match &self.store {
+            Store::Dir(d) => d.read_tail(name, n),
+        }
+    }
+
+    pub async fn exists(&self, name: &str) -> io::Result<bool> {
+        match &self.store {
+            Store::Dir(d) => d.exists(name),
+        }
+    }
+
+    /// Writes `data` as `name`, whole or not at all, durably unless `--no-sync`.
+    pub async fn put(&self, name: &str, data: &[u8], s: &FileSettings) -> Result<(), FileError> {
+        match &self.store {
+            Store::Dir(d) => d.put(name, data, s),
+        }
+    }
+
+    pub async fn remove(&self, name: &str) -> io::Result<()> {
+        match &self.store {
+            Store::Dir(d) => d.remove(name),
+        }
+    }
+
+    /// Starts segment `name` (without suffixes) as a `.partial` written as WAL arrives; see
+    /// [`SegmentFile`]. Local and synchronous: this is the receiving hot path.
+    pub fn create_segment(&self, name: &str, s: FileSettings) -> Result<SegmentFile, FileError> {
+        match &self.store {
+            Store::Dir(d) => d.create_segment(name, s),
+        }
+    }
+
+    /// Makes the creations and renames so far durable.
+    pub fn sync(&self) -> Result<(), FileError> {
+        match &self.store {
+            Store::Dir(d) => d.sync(),
+        }
+    }
+
+    /// The newest usable segment and where streaming resumes after it (see [`scan`]);
+    /// `warn` receives each damaged file's warning.
+    pub async fn newest_segment(
+        &self,
+        seg: WalSegmentSize,
+        warn: &mut dyn FnMut(String),
+    ) -> io::Result<Option<Found>> {
+        scan::find_streaming_start(self, seg, warn).await
+    }
+}

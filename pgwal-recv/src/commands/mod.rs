@@ -1,0 +1,7 @@
+//! One module per subcommand: its options come from [`crate::cli`], its work from the
+//! shared pieces ([`crate::archive`], [`crate::stream`], [`crate::receive`],
+//! [`crate::observe`]). Each has a `main` that returns the exit code.
+
+pub mod archive;
+pub mod measure;
+pub mod status;

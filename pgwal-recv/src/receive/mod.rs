@@ -1,0 +1,308 @@
+//! Receiving one connection's worth of WAL into the archive: pick the start position, fetch
+//! history files, write segments as the stream goes ([`segments`]), answer the server with
+//! the written and flushed positions.
+
+pub mod segments;
+
+use std::time::Duration;
+
+use pgwire_repl::protocol::command::version_text;
+use pgwire_repl::{
+    Client, Lsn, PrimaryKeepalive, ReplicationStream, StreamSender, TimelineId, WalSegmentSize,
+    XLogData,
+};
+
+use crate::archive::{Archive, FileSettings};
+use crate::observe::monitor::Monitor;
+use crate::output::{info, os_error};
+use crate::stream::follow::{follow, Follow, Handler, Step, StopReason};
+use crate::stream::start::{slot_start, SlotStart};
+use crate::stream::{StopSignal, StreamError};
+use segments::SegmentWriter;
+
+/// What receiving needs to know.
+pub struct Settings<'a> {
+    pub archive: &'a Archive,
+    pub slot: Option<&'a str>,
+    pub endpos: Option<Lsn>,
+    pub status_interval: Option<Duration>,
+    pub synchronous: bool,
+    pub verbose: bool,
+    pub files: FileSettings,
+    pub seg: WalSegmentSize,
+    /// The system identifier of the first connection: every later one must match.
+    pub system_id: u64,
+    /// Lag, rate and counters for the progress line and the metrics.
+    pub monitor: Monitor,
+}
+
+/// Streams until stopped (Ok) or an error; the caller reconnects.
+pub async fn stream_log(
+    client: &mut Client,
+    s: &Settings<'_>,
+    stop: &mut StopSignal,
+) -> Result<(), StreamError> {
+    // As pg_receivewal: a failing IDENTIFY_SYSTEM ends the program rather than retrying.
+    let sys = client.identify_system().await.map_err(|e| StreamError {
+        fatal: true,
+        ..StreamError::db("could not send replication command \"IDENTIFY_SYSTEM\"", &e)
+    })?;
+    if sys.system_id != s.system_id {
+        return Err(StreamError::retry(format!(
+            "system identifier of the server ({}) differs from the first connection's ({})",
+            sys.system_id, s.system_id
+        )));
+    }
+    let (start, tli) = start_position(client, s, &sys).await?;
+    let start = s.seg.round_down(start);
+    if s.verbose {
+        info(format!(
+            "starting log streaming at {start} (timeline {tli})"
+        ));
+    }
+    if tli > sys.timeline {
+        return Err(StreamError::retry(format!(
+            "starting timeline {tli} is not present in the server"
+        )));
+    }
+    let mut r = Receiver {
+        s,
+        writer: SegmentWriter::new(
+            s.archive.clone(),
+            s.files,
+            s.seg,
+            s.verbose,
+            s.monitor.clone(),
+            start,
+        ),
+        report_flush: s.slot.is_some() || s.synchronous,
+    };
+    let opts = Follow {
+        slot: s.slot.map(str::to_owned),
+        status_interval: s.status_interval,
+        // Replies may need an fsync first: the receiver answers them itself.
+        reply_to_keepalives: false,
+        deadline: None,
+        tick: None,
+    };
+    let res = follow(client, &opts, start, tli, stop, &mut r).await;
+    s.monitor.disconnected();
+    // Whatever happened, close the open segment (kept as .partial unless complete).
+    let closed = r.writer.close();
+    if s.files.sync {
+        s.archive.sync()?;
+    }
+    if res.is_ok() && s.verbose {
+        info(format!(
+            "stopped log streaming at {} (timeline {})",
+            r.writer.written(),
+            r.writer.timeline()
+        ));
+    }
+    closed?;
+    res
+}
+
+/// The newest segment in the archive, else the slot's restart_lsn (15+), else the server's
+/// current position.
+async fn start_position(
+    client: &mut Client,
+    s: &Settings<'_>,
+    sys: &pgwire_repl::IdentifySystem,
+) -> Result<(Lsn, TimelineId), StreamError> {
+    let found = s
+        .archive
+        .newest_segment(s.seg, &mut |w| crate::output::warning(w))
+        .await
+        .map_err(|e| {
+            StreamError::fatal(format!(
+                "could not read directory \"{}\": {}",
+                s.archive.location().display(),
+                os_error(&e)
+            ))
+        })?;
+    if let Some(f) = found {
+        return Ok((f.start, f.timeline));
+    }
+    if let Some(slot) = s.slot {
+        match slot_start(client, slot).await? {
+            SlotStart::At(lsn, tli) => return Ok((lsn, tli)),
+            SlotStart::NoRestartLsn => {}
+            SlotStart::Unsupported(version) if s.verbose => info(format!(
+                "server {} has no READ_REPLICATION_SLOT: starting at the current position",
+                version_text(version)
+            )),
+            SlotStart::Unsupported(_) => {}
+        }
+    }
+    Ok((sys.xlogpos, sys.timeline))
+}
+
+/// The archiver's side of the stream.
+struct Receiver<'a> {
+    s: &'a Settings<'a>,
+    /// Writes the segment files and owns the positions.
+    writer: SegmentWriter,
+    /// Flush positions are reported only with a slot or --synchronous.
+    report_flush: bool,
+}
+
+impl Receiver<'_> {
+    fn positions(&self, sender: &StreamSender) {
+        let flush = if self.report_flush {
+            self.writer.flushed()
+        } else {
+            Lsn::INVALID
+        };
+        sender.set_positions(self.writer.written(), flush, Lsn::INVALID);
+    }
+
+    /// fsyncs the open file if it holds unflushed WAL, and advances the flush position.
+    fn flush(&mut self) -> Result<(), StreamError> {
+        if self.writer.flushed() < self.writer.written() {
+            self.writer.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `NNNNNNNN.history` when the archive lacks it.
+    async fn fetch_history(
+        &mut self,
+        client: &mut Client,
+        tli: TimelineId,
+    ) -> Result<(), StreamError> {
+        let name = tli.history_file_name();
+        let archive = self.s.archive;
+        let have = archive.exists(&name).await.map_err(|e| {
+            StreamError::retry(format!(
+                "could not stat file \"{}\": {}",
+                archive.location().join(&name).display(),
+                os_error(&e)
+            ))
+        })?;
+        if have {
+            return Ok(());
+        }
+        let h = client.timeline_history(tli).await.map_err(|e| {
+            StreamError::db(
+                &format!(
+                    "could not send replication command \"TIMELINE_HISTORY {}\"",
+                    tli.0
+                ),
+                &e,
+            )
+        })?;
+        if h.file_name != name {
+            return Err(StreamError::retry(format!(
+                "server reported unexpected history file name for timeline {tli}: {}",
+                h.file_name
+            )));
+        }
+        // Retried whatever failed, fsync included, as pg_receivewal does for history files.
+        archive
+            .put(&name, &h.content, &self.s.files)
+            .await
+            .map_err(|e| StreamError::retry(e.to_string()))
+    }
+}
+
+impl Handler for Receiver<'_> {
+    async fn before_timeline(
+        &mut self,
+        client: &mut Client,
+        tli: TimelineId,
+        start: Lsn,
+    ) -> Result<Step, StreamError> {
+        if tli.0 != 1 {
+            self.fetch_history(client, tli).await?;
+        }
+        if self.s.endpos.is_some_and(|e| e < start) {
+            return Ok(Step::Stop);
+        }
+        self.writer.start_timeline(tli, start);
+        Ok(Step::Go)
+    }
+
+    fn started(&mut self, sender: &StreamSender, tli: TimelineId, start: Lsn) {
+        self.positions(sender);
+        self.s.monitor.streaming(start, tli);
+        self.s.monitor.flushed(self.writer.flushed());
+    }
+
+    fn xlogdata(&mut self, x: &XLogData, sender: &StreamSender) -> Result<Step, StreamError> {
+        self.s.monitor.xlogdata(x);
+        if self.writer.write(x, self.s.endpos)? {
+            return Ok(Step::Stop);
+        }
+        self.positions(sender);
+        Ok(Step::Go)
+    }
+
+    async fn keepalive(
+        &mut self,
+        k: &PrimaryKeepalive,
+        sender: &StreamSender,
+    ) -> Result<(), StreamError> {
+        self.s.monitor.keepalive(k);
+        if k.reply_requested {
+            if self.report_flush {
+                self.flush()?;
+            }
+            self.positions(sender);
+            send_status(sender).await?;
+        }
+        Ok(())
+    }
+
+    async fn after_message(
+        &mut self,
+        stream: &mut ReplicationStream<'_>,
+        sender: &StreamSender,
+    ) -> Result<(), StreamError> {
+        // --synchronous: once what has arrived is written, fsync and report at once.
+        if self.s.synchronous
+            && self.writer.flushed() < self.writer.written()
+            && !stream.message_ready_now().await
+        {
+            self.flush()?;
+            self.positions(sender);
+            send_status(sender).await?;
+        }
+        Ok(())
+    }
+
+    fn stopping(&mut self, why: StopReason) -> Result<(), StreamError> {
+        if why == StopReason::Signal && self.s.verbose {
+            info("received interrupt signal, exiting");
+        }
+        self.writer.close()?;
+        Ok(())
+    }
+
+    fn ended(&mut self) -> Result<(), StreamError> {
+        // End of timeline: the last segment stays .partial.
+        self.writer.close()?;
+        Ok(())
+    }
+
+    fn received(&self) -> Lsn {
+        self.writer.written()
+    }
+
+    fn next_start(&self, begins: Lsn) -> Lsn {
+        self.s.seg.round_down(begins)
+    }
+
+    fn switched(&mut self, tli: TimelineId, at: Lsn) {
+        if self.s.verbose {
+            info(format!("switched to timeline {tli} at {at}"));
+        }
+    }
+}
+
+async fn send_status(sender: &StreamSender) -> Result<(), StreamError> {
+    match sender.send_status(false).await {
+        Ok(()) | Err(pgwire_repl::Error::Closed(_)) => Ok(()),
+        Err(e) => Err(StreamError::db("could not send feedback packet", &e)),
+    }
+}
