@@ -141,6 +141,11 @@ fn sigkill_mid_segment_repeatedly_then_resume_without_gap() {
         log()
     );
 
+    // The final run must span at least 16 segments, however slowly the generator ran
+    // beside the kills on a busy machine.
+    while seg.segment_of(lsn(&pg, "SELECT pg_current_wal_flush_lsn()")) - first < 16 {
+        pg.generate_wal(2 << 20).unwrap();
+    }
     pg.switch_wal().unwrap();
     let end = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");
     let last = seg.segment_of(end) - 1;
