@@ -342,7 +342,8 @@ struct Metrics {
 fn scrape(port: u16) -> Option<Metrics> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    // Read to the end: pgwal-recv keeps a connection open unless asked not to.
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;

@@ -1,24 +1,32 @@
 //! `--metrics-listen`: Prometheus metrics at `http://ADDR/metrics`, in the OpenMetrics text
 //! format (prometheus-client's encoder), read from the [`Monitor`] at each scrape.
 //!
-//! The HTTP side is the least a scraper needs: `GET`/`HEAD /metrics`, one request per
-//! connection, request head capped at 8 KiB and 10 s.
+//! The HTTP side is hyper's HTTP/1.1 server: `GET`/`HEAD /metrics` (404 elsewhere, 405 for
+//! other methods), keep-alive, a request head capped at hyper's smallest buffer (8 KiB,
+//! 431 past it) and 10 s to arrive, an idle connection closed after those 10 s.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE as CONTENT_TYPE_HEADER};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::observe::monitor::Monitor;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The request head must fit (hyper's smallest read buffer).
 const MAX_REQUEST: usize = 8192;
+/// For a request head to arrive, and for an idle kept-alive connection.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
@@ -176,8 +184,18 @@ pub async fn start(addr: SocketAddr, monitor: Monitor) -> Result<SocketAddr, Str
             match listener.accept().await {
                 Ok((sock, _)) => {
                     let m = monitor.clone();
+                    let service =
+                        hyper::service::service_fn(move |req| std::future::ready(answer(&req, &m)));
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(REQUEST_TIMEOUT)
+                        .max_buf_size(MAX_REQUEST)
+                        // As before hyper: `Content-Type`, for scrapers that match it exactly.
+                        .title_case_headers(true)
+                        .serve_connection(TokioIo::new(sock), service);
+                    // A client gone mid-request is nothing to report.
                     tokio::spawn(async move {
-                        let _ = tokio::time::timeout(REQUEST_TIMEOUT, handle(sock, &m)).await;
+                        let _ = conn.await;
                     });
                 }
                 // Out of descriptors, say: try again shortly rather than spin.
@@ -188,52 +206,27 @@ pub async fn start(addr: SocketAddr, monitor: Monitor) -> Result<SocketAddr, Str
     Ok(bound)
 }
 
-async fn handle(mut sock: TcpStream, monitor: &Monitor) -> std::io::Result<()> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        if buf.len() >= MAX_REQUEST {
-            return respond(&mut sock, "431 Request Header Fields Too Large", "", false).await;
-        }
-        let n = sock.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&buf);
-    let mut parts = head.lines().next().unwrap_or("").split(' ');
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    match (method, path) {
-        ("GET" | "HEAD", "/metrics") => {
-            respond(&mut sock, "200 OK", &render(monitor), method == "HEAD").await
-        }
-        ("GET" | "HEAD", _) => respond(&mut sock, "404 Not Found", "", false).await,
-        _ => respond(&mut sock, "405 Method Not Allowed", "", false).await,
-    }
-}
-
-async fn respond(
-    sock: &mut TcpStream,
-    status: &str,
-    body: &str,
-    head: bool,
-) -> std::io::Result<()> {
-    let ctype = if status.starts_with("200") {
+/// The answer to one request.
+fn answer(
+    req: &Request<Incoming>,
+    monitor: &Monitor,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let (status, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/metrics") => (StatusCode::OK, render(monitor)),
+        (&Method::GET | &Method::HEAD, _) => (StatusCode::NOT_FOUND, String::new()),
+        _ => (StatusCode::METHOD_NOT_ALLOWED, String::new()),
+    };
+    let ctype = if status == StatusCode::OK {
         CONTENT_TYPE
     } else {
         "text/plain; charset=utf-8"
     };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    if !head {
-        out.push_str(body);
-    }
-    sock.write_all(out.as_bytes()).await?;
-    sock.shutdown().await
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE_HEADER, HeaderValue::from_static(ctype));
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -258,5 +251,92 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    /// Sends `request` on `sock` and reads one response: its head, and its body by
+    /// Content-Length.
+    async fn exchange(sock: &mut tokio::net::TcpStream, request: &str) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        sock.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|v| v.parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                let want = if request.starts_with("HEAD") { 0 } else { len };
+                if body.len() >= want {
+                    return (head.to_owned(), body.to_owned());
+                }
+            }
+            let n = sock.read(&mut chunk).await.unwrap();
+            assert!(
+                n > 0,
+                "connection closed after {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn http_keep_alive_methods_paths_and_limits() {
+        let addr = start("127.0.0.1:0".parse().unwrap(), Monitor::default())
+            .await
+            .unwrap();
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        // Two scrapes on one connection.
+        for _ in 0..2 {
+            let (head, body) =
+                exchange(&mut sock, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+            assert!(head.contains(CONTENT_TYPE), "{head}");
+            assert!(body.ends_with("# EOF\n"), "{body}");
+        }
+        let (head, body) = exchange(&mut sock, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\n") && body.is_empty(),
+            "{head}"
+        );
+        let (head, _) = exchange(&mut sock, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(head.starts_with("HTTP/1.1 404 Not Found\r\n"), "{head}");
+        let (head, _) = exchange(
+            &mut sock,
+            "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert!(
+            head.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+            "{head}"
+        );
+        // A request head past the cap is refused, on a connection of its own.
+        let mut big = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let padding = "a".repeat(MAX_REQUEST * 2);
+        let (head, _) = exchange(
+            &mut big,
+            &format!("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Pad: {padding}\r\n\r\n"),
+        )
+        .await;
+        assert!(head.starts_with("HTTP/1.1 431 "), "{head}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_is_closed() {
+        use tokio::io::AsyncReadExt;
+        let addr = start("127.0.0.1:0".parse().unwrap(), Monitor::default())
+            .await
+            .unwrap();
+        let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(REQUEST_TIMEOUT * 2, sock.read(&mut byte)).await;
+        // Closed by the server (EOF, or a 408 it sends first), before our own timeout.
+        assert!(read.is_ok(), "still open after {:?}", REQUEST_TIMEOUT * 2);
     }
 }

@@ -125,7 +125,8 @@ fn free_port() -> u16 {
 fn scrape(port: u16) -> Option<Vec<(String, f64)>> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    // Read to the end: the server keeps a connection open unless asked not to.
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .ok()?;
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
