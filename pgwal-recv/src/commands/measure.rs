@@ -84,28 +84,34 @@ impl Summary {
     }
 
     fn json(&self) -> String {
-        let pct = |h: &Histogram, f: &dyn Fn(u64) -> String| {
-            format!(
-                "{{\"p50\":{},\"p99\":{},\"max\":{}}}",
-                f(h.quantile(0.5)),
-                f(h.quantile(0.99)),
-                f(h.max())
-            )
+        let pct = |h: &Histogram, f: &dyn Fn(u64) -> serde_json::Value| {
+            serde_json::json!({
+                "p50": f(h.quantile(0.5)),
+                "p99": f(h.quantile(0.99)),
+                "max": f(h.max()),
+            })
         };
-        format!(
-            "{{\"start_lsn\":\"{}\",\"end_lsn\":\"{}\",\"timeline\":{},\"bytes\":{},\"seconds\":{:.6},\"mb_per_s\":{:.3},\"messages\":{},\"keepalives\":{},\"lag_bytes\":{},\"lag_seconds\":{}}}",
-            self.start,
-            self.end,
-            self.timeline.0,
-            self.bytes(),
-            self.seconds,
-            self.mb_per_s(),
-            self.messages,
-            self.keepalives,
-            pct(&self.lag_bytes, &|v| v.to_string()),
-            pct(&self.lag_micros, &|us| format!("{:.6}", us as f64 / 1e6)),
-        )
+        let seconds = |us: u64| serde_json::json!(round(us as f64 / 1e6, 6));
+        serde_json::json!({
+            "start_lsn": self.start.to_string(),
+            "end_lsn": self.end.to_string(),
+            "timeline": self.timeline.0,
+            "bytes": self.bytes(),
+            "seconds": round(self.seconds, 6),
+            "mb_per_s": round(self.mb_per_s(), 3),
+            "messages": self.messages,
+            "keepalives": self.keepalives,
+            "lag_bytes": pct(&self.lag_bytes, &|v| v.into()),
+            "lag_seconds": pct(&self.lag_micros, &seconds),
+        })
+        .to_string()
     }
+}
+
+/// `x` to `digits` decimals, as the JSON shows it.
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
 }
 
 async fn measure(o: MeasureOptions) -> i32 {

@@ -7,6 +7,8 @@ use bytes::Bytes;
 use pgwire_repl::protocol::query::QueryResult;
 use pgwire_repl::Client;
 
+use serde_json::Value;
+
 use crate::cli::StatusOptions;
 use crate::connect::{block_on, config, connect};
 use crate::output::{bytes, error, report};
@@ -82,15 +84,12 @@ async fn status(o: StatusOptions) -> i32 {
         return 1;
     };
     if o.json {
-        println!(
-            "{{\"server\":{},\"replication\":{},\"slots\":{}}}",
-            json_rows(server)
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| "null".into()),
-            json_array(repl),
-            json_array(slots)
-        );
+        let document = serde_json::json!({
+            "server": json_rows(server).into_iter().next().unwrap_or(Value::Null),
+            "replication": json_rows(repl),
+            "slots": json_rows(slots),
+        });
+        println!("{document}");
     } else {
         print!("{}", text(server, repl, slots));
     }
@@ -115,54 +114,35 @@ fn get(r: &QueryResult, row: usize, name: &str) -> Option<String> {
     r.rows.get(row).and_then(|cells| cell(&cells[col]))
 }
 
-/// A JSON string literal.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// A column's value as JSON: `*_bytes` as numbers, booleans as booleans, the rest as text.
-fn json_value(column: &str, v: Option<String>) -> String {
+fn json_value(column: &str, v: Option<String>) -> Value {
     match v {
-        None => "null".to_owned(),
-        Some(t) if column.ends_with("_bytes") && t.parse::<i64>().is_ok() => t,
+        None => Value::Null,
+        Some(t) if column.ends_with("_bytes") => match t.parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => Value::String(t),
+        },
         Some(t) if matches!(column, "active" | "in_recovery" | "reads_all_stats") => {
-            (t == "t").to_string()
+            Value::Bool(t == "t")
         }
-        Some(t) => json_string(&t),
+        Some(t) => Value::String(t),
     }
 }
 
-fn json_rows(r: &QueryResult) -> Vec<String> {
+/// Each row as an object of its columns, in the query's order.
+fn json_rows(r: &QueryResult) -> Vec<Value> {
     r.rows
         .iter()
         .map(|cells| {
-            let fields: Vec<String> = r
+            let fields: serde_json::Map<String, Value> = r
                 .columns
                 .iter()
                 .zip(cells)
-                .map(|(c, v)| format!("{}:{}", json_string(c), json_value(c, cell(v))))
+                .map(|(c, v)| (c.clone(), json_value(c, cell(v))))
                 .collect();
-            format!("{{{}}}", fields.join(","))
+            Value::Object(fields)
         })
         .collect()
-}
-
-fn json_array(r: &QueryResult) -> String {
-    format!("[{}]", json_rows(r).join(","))
 }
 
 /// A role name as SQL takes it: bare when it would read the same, else double-quoted.
@@ -330,13 +310,12 @@ mod tests {
 
     #[test]
     fn json_escapes_and_types() {
-        assert_eq!(json_string("a\"b\\c\n\u{1}"), r#""a\"b\\c\n\u0001""#);
         let r = result(
             &["slot_name", "active", "retained_bytes", "wal_status"],
             &[&[Some("s\"1"), Some("t"), Some("16777216"), None]],
         );
         assert_eq!(
-            json_array(&r),
+            Value::Array(json_rows(&r)).to_string(),
             r#"[{"slot_name":"s\"1","active":true,"retained_bytes":16777216,"wal_status":null}]"#
         );
     }
