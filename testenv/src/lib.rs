@@ -49,7 +49,7 @@
 //! - `bin`: [`PgBin`], finding programs and the major version
 //! - `os_user`: [`OsUser`], dropping root privileges
 //! - `tempdir`: private temporary directories and the cleanup watchdog
-//! - `process`, `conninfo`, `json`, `wait`, `error`: small helpers
+//! - `process`, `conninfo`, `wait`, `error`: small helpers
 //!
 //! # Example
 //!
@@ -72,7 +72,6 @@ mod cluster;
 mod conninfo;
 pub mod demo;
 mod error;
-mod json;
 pub mod lab;
 mod npm;
 mod options;

