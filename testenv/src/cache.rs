@@ -5,9 +5,12 @@
 //! [`VERIFIED`] and renamed into place, so that processes fetching at the same time never
 //! see half a build; work directories of fetches killed more than an hour ago are removed.
 
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::Digest;
 
 use crate::error::{Error, IoContext, Result};
 
@@ -137,16 +140,73 @@ fn nanos() -> u32 {
         .unwrap_or(0)
 }
 
-/// The SHA-512 (`sha512sum`) or SHA-256 (`sha256sum`) of `file` against `expected` (hex).
-pub(crate) fn check_digest(file: &Path, tool: &str, expected: &str) -> Result<()> {
-    let out = crate::process::run(std::process::Command::new(tool).arg(file), None)?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let actual = text.split_whitespace().next().unwrap_or_default();
+/// The digest `D` (a SHA-2 hasher, called `name` in the message) of `file`, read through
+/// it a block at a time, against `expected` (lowercase hex).
+pub(crate) fn check_digest<D: Digest>(file: &Path, name: &str, expected: &str) -> Result<()> {
+    let cannot_read = || format!("cannot read {}", file.display());
+    let mut reader = std::fs::File::open(file).context(cannot_read)?;
+    let mut hasher = D::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::with_source(cannot_read(), e)),
+        }
+    }
+    let actual = hex(&hasher.finalize());
     if actual != expected {
         return Err(Error::new(format!(
-            "{} does not match the registry's checksum ({tool} {actual}, expected {expected})",
+            "{} does not match the registry's checksum ({name} {actual}, expected {expected})",
             file.display()
         )));
     }
     Ok(())
+}
+
+/// Bytes as lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Sha256, Sha512};
+    use std::io::Write;
+
+    fn file_with(contents: &[u8]) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(contents).unwrap();
+        file
+    }
+
+    #[test]
+    fn sha256_of_a_file() {
+        let file = file_with(b"hello");
+        let hello = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        check_digest::<Sha256>(file.path(), "SHA-256", hello).unwrap();
+        let e = check_digest::<Sha256>(file.path(), "SHA-256", &hello.replace('2', "3"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("does not match the registry's checksum (SHA-256 2cf24dba"),
+            "{e}"
+        );
+        let gone = file.path().to_path_buf();
+        drop(file);
+        let e = check_digest::<Sha256>(&gone, "SHA-256", hello).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read "), "{e}");
+    }
+
+    #[test]
+    fn a_file_larger_than_a_block_is_hashed_whole() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let file = file_with(&data);
+        check_digest::<Sha512>(file.path(), "SHA-512", &hex(&Sha512::digest(&data))).unwrap();
+        let mut short = Sha512::new();
+        short.update(&data[..64 * 1024]);
+        assert!(check_digest::<Sha512>(file.path(), "SHA-512", &hex(&short.finalize())).is_err());
+    }
 }

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use sha2::Sha256;
+
 use crate::cache::{self, cache_root, is_verified};
 use crate::error::{Error, IoContext, Result};
 use crate::process::run;
@@ -139,7 +141,7 @@ impl Wheel {
                 self.file
             )));
         }
-        cache::check_digest(&wheel, "sha256sum", self.sha256)?;
+        cache::check_digest::<Sha256>(&wheel, "SHA-256", self.sha256)?;
         let unpacked = work.join("wheel");
         run(
             Command::new("python3")

