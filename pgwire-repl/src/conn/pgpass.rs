@@ -141,7 +141,6 @@ fn unescape(field: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
     fn key<'a>(hosts: &'a [&'a str], dbname: &'a str) -> Key<'a> {
         Key {
@@ -288,52 +287,39 @@ mod tests {
         assert_eq!(found("*:*:*:*:pw", &k), None);
     }
 
-    /// A file under the temp directory with a unique name, removed on drop.
-    struct TempFile(PathBuf);
-
-    impl TempFile {
-        fn new(contents: &[u8], mode: u32) -> TempFile {
-            use std::os::unix::fs::PermissionsExt;
-            use std::sync::atomic::{AtomicUsize, Ordering};
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "pgwire-repl-pgpass-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::write(&path, contents).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            TempFile(path)
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
+    /// A file holding `contents` with `mode`; removed on drop.
+    fn file_with(contents: &[u8], mode: u32) -> tempfile::NamedTempFile {
+        use std::os::unix::fs::PermissionsExt;
+        let file = tempfile::Builder::new()
+            .prefix("pgwire-repl-pgpass-")
+            .tempfile()
+            .unwrap();
+        std::fs::write(file.path(), contents).unwrap();
+        std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        file
     }
 
     #[test]
     fn file_permissions() {
         let k = key(&["h"], "d");
         for mode in [0o600, 0o400, 0o700] {
-            let file = TempFile::new(b"h:5432:d:alice:secret\n", mode);
+            let file = file_with(b"h:5432:d:alice:secret\n", mode);
             let mut warnings = Vec::new();
             assert_eq!(
-                lookup(&file.0, &k, &mut warnings).as_deref(),
+                lookup(file.path(), &k, &mut warnings).as_deref(),
                 Some("secret")
             );
             assert!(warnings.is_empty(), "{mode:o}: {warnings:?}");
         }
         for mode in [0o640, 0o604, 0o620, 0o602, 0o610, 0o601, 0o644, 0o666] {
-            let file = TempFile::new(b"h:5432:d:alice:secret\n", mode);
+            let file = file_with(b"h:5432:d:alice:secret\n", mode);
             let mut warnings = Vec::new();
-            assert_eq!(lookup(&file.0, &k, &mut warnings), None, "{mode:o}");
+            assert_eq!(lookup(file.path(), &k, &mut warnings), None, "{mode:o}");
             assert_eq!(
                 warnings,
                 [format!(
                     "password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
-                    file.0.display()
+                    file.path().display()
                 )]
             );
             assert!(!warnings[0].contains("secret"));
@@ -344,11 +330,14 @@ mod tests {
     fn missing_file_and_directory() {
         let k = key(&["h"], "d");
         let mut warnings = Vec::new();
-        let missing = std::env::temp_dir().join("pgwire-repl-no-such-pgpass-file");
-        assert_eq!(lookup(&missing, &k, &mut warnings), None);
+        let dir = tempfile::Builder::new()
+            .prefix("pgwire-repl-pgpass-")
+            .tempdir()
+            .unwrap();
+        let dir = dir.path();
+        assert_eq!(lookup(&dir.join("missing"), &k, &mut warnings), None);
         assert!(warnings.is_empty());
-        let dir = std::env::temp_dir();
-        assert_eq!(lookup(&dir, &k, &mut warnings), None);
+        assert_eq!(lookup(dir, &k, &mut warnings), None);
         assert_eq!(
             warnings,
             [format!(
@@ -360,9 +349,9 @@ mod tests {
 
     #[test]
     fn non_utf8_password_is_a_warning() {
-        let file = TempFile::new(b"h:5432:d:alice:\xff\xfe\n", 0o600);
+        let file = file_with(b"h:5432:d:alice:\xff\xfe\n", 0o600);
         let mut warnings = Vec::new();
-        assert_eq!(lookup(&file.0, &key(&["h"], "d"), &mut warnings), None);
+        assert_eq!(lookup(file.path(), &key(&["h"], "d"), &mut warnings), None);
         assert_eq!(warnings.len(), 1);
         assert!(warnings[0].ends_with("the matching line's password is not valid UTF-8"));
     }

@@ -4,7 +4,7 @@
 //! and P-384, Ed25519). Also files that cannot be used, which must fail before any
 //! network traffic, with libpq's messages.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use pgwire_repl::auth::AuthMethod;
 use pgwire_repl::{Client, Config, Error};
@@ -72,15 +72,6 @@ async fn openssl_client_certificates_authenticate() {
     assert!(text.contains("not valid for name"), "{text}");
 }
 
-/// A directory removed on drop.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A TCP port nothing listens on: reaching the network would fail with "connection refused"
 /// rather than the error expected.
 fn closed_port() -> u16 {
@@ -98,9 +89,13 @@ async fn fails_to_load(cert: &Path, key: &Path, ca: &Path, key_pems: &[String]) 
 
 #[tokio::test]
 async fn unusable_client_certificate_files() {
-    let dir =
-        TempDir(std::env::temp_dir().join(format!("pgwire-repl-openssl-{}", std::process::id())));
-    let ca = OpensslCa::new(&dir.0, "openssl CA").unwrap();
+    // No server reads these files: the client fails before it connects.
+    let dir = tempfile::Builder::new()
+        .prefix("pgwire-repl-openssl-")
+        .tempdir()
+        .unwrap();
+    let dir = dir.path();
+    let ca = OpensslCa::new(dir, "openssl CA").unwrap();
     let v1 = ca.client_v1("v1", CERT_USER, KeyType::Rsa).unwrap();
     let v3 = ca.client_v3("v3", CERT_USER, KeyType::Rsa).unwrap();
     let ed25519 = ca
@@ -145,15 +140,15 @@ async fn unusable_client_certificate_files() {
 
     // Certificate files that are not certificates: no PEM at all, a PEM section whose
     // content is no certificate, a directory.
-    let garbage = dir.0.join("garbage.crt");
+    let garbage = dir.join("garbage.crt");
     std::fs::write(&garbage, "garbage\n").unwrap();
-    let not_der = dir.0.join("not-der.crt");
+    let not_der = dir.join("not-der.crt");
     std::fs::write(
         &not_der,
         "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    let a_dir = dir.0.join("dir.crt");
+    let a_dir = dir.join("dir.crt");
     std::fs::create_dir(&a_dir).unwrap();
     for cert in [&garbage, &not_der, &a_dir] {
         let text = fails_to_load(cert, &v1.key, ca, &key_pems).await;

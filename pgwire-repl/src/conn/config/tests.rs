@@ -252,31 +252,17 @@ fn resolve_errors() {
     assert_eq!(p.dbname, "u");
 }
 
-/// A directory under the temp directory with a unique name, removed on drop.
-struct TempHome(PathBuf);
-
-impl TempHome {
-    fn with_pgpass(contents: &str, mode: u32) -> TempHome {
-        use std::os::unix::fs::PermissionsExt;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pgwire-repl-config-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join(".pgpass");
-        std::fs::write(&file, contents).unwrap();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
-        TempHome(dir)
-    }
-}
-
-impl Drop for TempHome {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A home directory holding `.pgpass` with `contents` and `mode`; removed on drop.
+fn home_with_pgpass(contents: &str, mode: u32) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("pgwire-repl-config-")
+        .tempdir()
+        .unwrap();
+    let file = dir.path().join(".pgpass");
+    std::fs::write(&file, contents).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+    dir
 }
 
 const PGPASS: &str = "# test file\n\
@@ -289,8 +275,8 @@ const PGPASS: &str = "# test file\n\
 
 #[test]
 fn resolve_reads_the_password_file() {
-    let home = TempHome::with_pgpass(PGPASS, 0o600);
-    let os = os(Some(&home.0));
+    let home = home_with_pgpass(PGPASS, 0o600);
+    let os = os(Some(home.path()));
     let password = |conninfo: &str, replication: bool| {
         let p = Config::parse(conninfo)
             .unwrap()
@@ -333,10 +319,16 @@ fn resolve_reads_the_password_file() {
         Some("tcp-any")
     );
     // passfile= names another file; a missing one is silently ignored.
-    let other = TempHome::with_pgpass("*:*:*:*:other\n", 0o600);
-    let conninfo = format!("host=db1 passfile='{}'", other.0.join(".pgpass").display());
+    let other = home_with_pgpass("*:*:*:*:other\n", 0o600);
+    let conninfo = format!(
+        "host=db1 passfile='{}'",
+        other.path().join(".pgpass").display()
+    );
     assert_eq!(password(&conninfo, false).as_deref(), Some("other"));
-    let conninfo = format!("host=db1 passfile='{}'", other.0.join("missing").display());
+    let conninfo = format!(
+        "host=db1 passfile='{}'",
+        other.path().join("missing").display()
+    );
     assert_eq!(password(&conninfo, false), None);
     // No home directory, no file.
     let p = Config::parse("host=db1")
@@ -348,17 +340,17 @@ fn resolve_reads_the_password_file() {
 
 #[test]
 fn insecure_password_file_is_a_warning() {
-    let home = TempHome::with_pgpass(PGPASS, 0o644);
+    let home = home_with_pgpass(PGPASS, 0o644);
     let p = Config::parse("host=db1")
         .unwrap()
-        .resolve_in(false, &os(Some(&home.0)))
+        .resolve_in(false, &os(Some(home.path())))
         .unwrap();
     assert_eq!(p.hosts[0].password, None);
     assert_eq!(
         p.warnings,
         [format!(
             "password file \"{}\" has group or world access; permissions should be u=rw (0600) or less",
-            home.0.join(".pgpass").display()
+            home.path().join(".pgpass").display()
         )]
     );
 }

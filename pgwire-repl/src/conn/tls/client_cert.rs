@@ -183,8 +183,11 @@ mod tests {
 
     #[test]
     fn key_permissions() {
-        let dir = std::env::temp_dir().join(format!("pgwire-repl-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("pgwire-repl-tls-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path();
         let key = dir.join("k.key");
         std::fs::write(
             &key,
@@ -207,7 +210,7 @@ mod tests {
                 assert!(e.to_string().contains("has group or world access"), "{e}");
             }
         }
-        assert!(check_key_permissions(&dir)
+        assert!(check_key_permissions(dir)
             .unwrap_err()
             .to_string()
             .contains("is not a regular file"));
@@ -226,6 +229,5 @@ mod tests {
             !e.contains("c2VjcmV0") && e.contains("no unencrypted private key"),
             "{e}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

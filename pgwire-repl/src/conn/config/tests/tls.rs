@@ -104,10 +104,10 @@ fn host_lists() {
         "could not match 2 host names to 1 hostaddr values"
     );
     // The password file is read per host.
-    let home = TempHome::with_pgpass("a:1:*:*:pw-a\nb:2:*:*:pw-b\n", 0o600);
+    let home = home_with_pgpass("a:1:*:*:pw-a\nb:2:*:*:pw-b\n", 0o600);
     let p = Config::parse("host=a,b,c port=1,2,3")
         .unwrap()
-        .resolve_in(false, &os(Some(&home.0)))
+        .resolve_in(false, &os(Some(home.path())))
         .unwrap();
     let pw: Vec<Option<&str>> = p.hosts.iter().map(|h| h.password.as_deref()).collect();
     assert_eq!(pw, [Some("pw-a"), Some("pw-b"), None]);
@@ -117,13 +117,13 @@ fn host_lists() {
 
 #[test]
 fn tls_files_and_modes() {
-    let home = TempHome::with_pgpass("", 0o600);
-    let dot = home.0.join(".postgresql");
+    let home = home_with_pgpass("", 0o600);
+    let dot = home.path().join(".postgresql");
     std::fs::create_dir_all(&dot).unwrap();
     let resolve = |s: &str| {
         Config::parse(s)
             .unwrap()
-            .resolve_in(false, &os(Some(&home.0)))
+            .resolve_in(false, &os(Some(home.path())))
     };
     // Nothing in ~/.postgresql: no root certificate, no client certificate.
     let p = resolve("sslmode=require").unwrap();
