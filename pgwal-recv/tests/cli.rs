@@ -4,33 +4,31 @@
 //! that must still be empty afterwards.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const HINT: &str = "pgwal-recv: hint: Try \"pgwal-recv --help\" for more information.";
 
 /// An empty directory of its own for one test, removed when dropped.
-struct Scratch(PathBuf);
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new() -> Scratch {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("pgwal-recv-cli-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir(&dir).expect("create scratch directory");
+        let dir = tempfile::Builder::new()
+            .prefix("pgwal-recv-cli-")
+            .tempdir()
+            .expect("create scratch directory");
         Scratch(dir)
     }
 
     fn path(&self) -> &Path {
-        &self.0
+        self.0.path()
     }
 
     /// Runs the binary in this directory, with no libpq variables that could change its mind.
     fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgwal-recv"));
-        cmd.args(args).current_dir(&self.0);
+        cmd.args(args).current_dir(self.path());
         for var in [
             "PGHOST",
             "PGPORT",
@@ -47,17 +45,11 @@ impl Scratch {
     }
 
     fn assert_empty(&self, args: &[&str]) {
-        let left: Vec<_> = fs::read_dir(&self.0)
+        let left: Vec<_> = fs::read_dir(self.path())
             .expect("read scratch directory")
             .map(|e| e.expect("directory entry").file_name())
             .collect();
         assert!(left.is_empty(), "{args:?} created {left:?}");
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 

@@ -8,7 +8,7 @@ use crate::common::*;
 #[test]
 fn the_demo_archives_from_the_standby_and_cleans_up() {
     let work = TempDir::new("demo");
-    let lab_dir = std::env::temp_dir().join(format!("testenv-demo-test-{}", std::process::id()));
+    let lab_dir = work.path().join("lab");
     let opts = testenv::demo::DemoOptions {
         lab_dir: lab_dir.clone(),
         archive: work.path().join("archive"),
