@@ -24,10 +24,11 @@ fn the_demo_fetches_a_server_on_a_machine_without_one() {
         eprintln!("SKIPPED the bare-machine demo: it needs root for a private mount namespace");
         return;
     }
-    let work = std::env::temp_dir().join(format!("testenv-bare-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    let archive = work.join("archive");
+    let work = tempfile::Builder::new()
+        .prefix("testenv-bare-")
+        .tempdir()
+        .unwrap();
+    let archive = work.path().join("archive");
     // Hide what is installed (nothing to hide on a really bare machine), then run the demo.
     let script =
         "if [ -d \"$1\" ]; then mount -t tmpfs -o size=1m,mode=755 bare \"$1\" || exit 99; fi; \
@@ -54,7 +55,7 @@ fn the_demo_fetches_a_server_on_a_machine_without_one() {
         .expect("run unshare");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let _ = std::fs::remove_dir_all(&work);
+    drop(work);
     eprintln!("{stderr}");
     assert!(
         out.status.success(),

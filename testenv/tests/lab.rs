@@ -2,35 +2,41 @@
 //! it and psql with the conninfos it prints. `PG_VERSION` picks the server as for every
 //! other suite.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use testenv::lab::Lab;
 use testenv::{wait_for, PgBin};
 
-/// A lab directory under the temporary directory; whatever is left in it is taken down
-/// (servers stopped) and removed on drop, also when the test fails.
-struct LabDir(PathBuf);
+/// An empty directory for a lab, reachable by the servers' OS user (tempfile makes it as
+/// `mkdir` does, 0777 less the umask, under `/tmp`). Whatever lab is left in it is taken
+/// down (servers stopped) on drop, also when the test fails, and the directory removed.
+struct LabDir(tempfile::TempDir);
 
 impl LabDir {
     fn new(what: &str) -> LabDir {
-        let dir = std::env::temp_dir().join(format!("testenv-lab-{}-{what}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("testenv-lab-{what}-"))
+            .tempdir()
+            .unwrap();
         LabDir(dir)
     }
 
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
     fn arg(&self) -> &str {
-        self.0.to_str().unwrap()
+        self.path().to_str().unwrap()
     }
 }
 
 impl Drop for LabDir {
     fn drop(&mut self) {
-        if self.0.join("lab.conf").exists() {
+        if self.path().join("lab.conf").exists() {
             let _ = testenv(&["down", "--dir", self.arg()]);
         }
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -381,7 +387,7 @@ fn seed_guide_statements_on_the_native_lab() {
 
     // Down stops everything and deletes it.
     testenv_ok(&["down", "--dir", lab.arg()]);
-    assert!(!lab.0.exists());
+    assert!(!lab.path().exists());
     assert!(psql(&primary, "SELECT 1").is_err());
     assert!(psql(&standby, "SELECT 1").is_err());
 }
@@ -390,9 +396,8 @@ fn seed_guide_statements_on_the_native_lab() {
 #[test]
 fn cli_errors_are_one_line_and_exit_1() {
     let lab = LabDir::new("errors");
-    std::fs::create_dir_all(&lab.0).unwrap();
-    std::fs::write(lab.0.join("something"), "").unwrap();
-    let missing = lab.0.join("missing");
+    std::fs::write(lab.path().join("something"), "").unwrap();
+    let missing = lab.path().join("missing");
     let missing = missing.to_str().unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["status", "--dir", missing], "no lab in"),
