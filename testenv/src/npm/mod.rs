@@ -260,4 +260,35 @@ mod tests {
             .to_string()
             .starts_with("unexpected integrity"));
     }
+
+    #[test]
+    fn makes_the_listed_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let native = tmp.path();
+        std::fs::create_dir(native.join("lib")).unwrap();
+        std::fs::write(native.join("lib/libpq.so.5.16"), "").unwrap();
+        let list = |json: &str| std::fs::write(native.join("pg-symlinks.json"), json).unwrap();
+        list(
+            r#"[{"source":"native/lib/libpq.so.5.16","target":"native/lib/libpq.so.5"},
+                {"source":"native/lib/libpq.so.5.16","target":"native/lib/libpq.so"}]"#,
+        );
+        make_symlinks(native).unwrap();
+        // Again: the links are there already.
+        make_symlinks(native).unwrap();
+        for link in ["libpq.so.5", "libpq.so"] {
+            let to = std::fs::read_link(native.join("lib").join(link)).unwrap();
+            assert_eq!(to, Path::new("libpq.so.5.16"));
+        }
+        for bad in [
+            "[]",
+            r#"[{"source":"native/lib/a.so.1"}]"#,
+            r#"[{"source":"native/lib/a.so.1","target":"native/../a.so"}]"#,
+            r#"[{"source":"native/lib/a.so.1","target":"native/share/a.so"}]"#,
+            r#"[{"source":"lib/a.so.1","target":"lib/a.so"}]"#,
+        ] {
+            list(bad);
+            let e = make_symlinks(native).unwrap_err().to_string();
+            assert!(e.starts_with("unexpected contents in "), "{bad}: {e}");
+        }
+    }
 }
