@@ -2,6 +2,11 @@
 //! `getopt_long` does and validated in pg_receivewal's order with its wording, all before any
 //! connection is made.
 //!
+//! Hand-written on purpose: a drop-in for pg_receivewal must accept exactly the command
+//! lines it accepts and fail with its messages, which no argument-parsing crate reproduces
+//! (abbreviated long options, permuted operands, `-?` only as the first argument, its error
+//! texts and their order).
+//!
 //! `getopt_long` behaviour kept: short options cluster (`-vn`), a value may be attached
 //! (`-D/x`, `--directory=/x`) or be the next argument even when it starts with `-`, a long
 //! option may be shortened to any unambiguous prefix (`--direc`), `--` ends the options, and

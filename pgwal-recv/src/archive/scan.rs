@@ -181,7 +181,6 @@ mod tests {
     use crate::archive::names::is_segment_file_name;
     use crate::archive::zfile::Encoder;
     use std::fs::File;
-    use std::path::PathBuf;
 
     const MB: u32 = 1 << 20;
 
@@ -197,24 +196,21 @@ mod tests {
     }
 
     /// A directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
+    struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         fn new(tag: &str) -> TempDir {
-            use std::sync::atomic::{AtomicU32, Ordering};
-            static N: AtomicU32 = AtomicU32::new(0);
-            let p = std::env::temp_dir().join(format!(
-                "pgwal-recv-scan-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
+            TempDir(
+                tempfile::Builder::new()
+                    .prefix(&format!("pgwal-recv-scan-{tag}-"))
+                    .tempdir()
+                    .unwrap(),
+            )
         }
 
         /// A file of `len` zero bytes (sparse: cheap at any size).
         fn plain(&self, name: &str, len: u64) {
-            File::create(self.0.join(name))
+            File::create(self.0.path().join(name))
                 .unwrap()
                 .set_len(len)
                 .unwrap();
@@ -222,7 +218,7 @@ mod tests {
 
         /// A compressed file whose content is `len` bytes, finished cleanly.
         fn compressed(&self, name: &str, method: Method, len: usize) {
-            let file = File::create(self.0.join(name)).unwrap();
+            let file = File::create(self.0.path().join(name)).unwrap();
             let spec = CompressSpec {
                 method,
                 level: Some(1),
@@ -241,18 +237,12 @@ mod tests {
         fn scan(&self) -> (Option<Found>, Vec<String>) {
             let mut warnings = Vec::new();
             let found = block_on(find_streaming_start(
-                &Archive::dir(&self.0),
+                &Archive::dir(self.0.path()),
                 seg1(),
                 &mut |w| warnings.push(w),
             ))
             .unwrap();
             (found, warnings)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
@@ -327,7 +317,7 @@ mod tests {
         d.plain("00000001000000000000000a", u64::from(MB));
         d.plain(".pgwal-recv.lock", 0);
         d.plain(&format!("{}.bz2", name(1, 9)), u64::from(MB));
-        std::fs::create_dir(d.0.join("archive_status")).unwrap();
+        std::fs::create_dir(d.0.path().join("archive_status")).unwrap();
         assert_eq!(d.scan(), (None, vec![]));
     }
 
@@ -505,7 +495,7 @@ mod tests {
             let bad = format!("{}.{ext}", name(1, 4));
             d.compressed(&bad, m, MB as usize);
             // Cut short: gzip's tail is then no longer its ISIZE, lz4 and zstd lose their end.
-            let path = d.0.join(&bad);
+            let path = d.0.path().join(&bad);
             let bytes = std::fs::read(&path).unwrap();
             std::fs::write(&path, &bytes[..bytes.len() - 6]).unwrap();
             let (f, w) = d.scan();
@@ -534,7 +524,7 @@ mod tests {
         }
         let d = TempDir::new("corrupt-msg");
         let bad = format!("{}.zst", name(1, 1));
-        std::fs::write(d.0.join(&bad), b"garbage").unwrap();
+        std::fs::write(d.0.path().join(&bad), b"garbage").unwrap();
         let (f, w) = d.scan();
         assert_eq!(f, None);
         assert!(
@@ -578,7 +568,7 @@ mod tests {
     fn unreadable_directory_is_an_error() {
         let d = TempDir::new("missing");
         let r = block_on(find_streaming_start(
-            &Archive::dir(&d.0.join("nope")),
+            &Archive::dir(&d.0.path().join("nope")),
             seg1(),
             &mut |_| {},
         ));

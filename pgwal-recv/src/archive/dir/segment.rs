@@ -338,13 +338,10 @@ mod tests {
         // Pieces that straddle the writeback interval (and a final short one).
         let data: Vec<u8> = (0..4u32 << 20).map(|i| (i % 251) as u8).collect();
         for (sync, zero_fill) in [(true, false), (true, true), (false, false)] {
-            let dir = std::env::temp_dir().join(format!(
-                "pgwal-recv-walfile-{}-{sync}-{zero_fill}",
-                std::process::id()
-            ));
-            std::fs::create_dir_all(&dir).unwrap();
+            let tmp = tempfile::tempdir().unwrap();
+            let dir = tmp.path();
             let name = "000000010000000000000007";
-            let mut f = SegmentFile::open(&dir, name, settings(sync, zero_fill)).unwrap();
+            let mut f = SegmentFile::open(dir, name, settings(sync, zero_fill)).unwrap();
             // Full size from the start, whatever the method.
             let partial = dir.join(format!("{name}.partial"));
             assert_eq!(std::fs::metadata(&partial).unwrap().len(), 4 << 20);
@@ -357,7 +354,6 @@ mod tests {
             f.close(true).unwrap();
             assert!(!partial.exists());
             assert!(std::fs::read(dir.join(name)).unwrap() == data);
-            std::fs::remove_dir_all(&dir).unwrap();
         }
     }
 
@@ -384,24 +380,22 @@ mod tests {
     fn a_closed_segment_leaves_the_page_cache() {
         // With fsync on, the closed segment's pages are clean and dropped at once; the
         // control, a file written the same way and left alone, stays cached.
-        let dir = std::env::temp_dir().join(format!("pgwal-recv-cache-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let data = vec![7u8; 4 << 20];
         let control = dir.join("control");
         std::fs::write(&control, &data).unwrap();
         let Some(before) = cached_bytes(&control) else {
             eprintln!("SKIPPED: fincore cannot tell here");
-            std::fs::remove_dir_all(&dir).unwrap();
             return;
         };
         assert_eq!(before, 4 << 20, "the control is cached");
         let name = "000000010000000000000009";
-        let mut f = SegmentFile::open(&dir, name, settings(true, false)).unwrap();
+        let mut f = SegmentFile::open(dir, name, settings(true, false)).unwrap();
         for (i, piece) in data.chunks(128 << 10).enumerate() {
             f.write_at((i * (128 << 10)) as u32, piece).unwrap();
         }
         f.close(true).unwrap();
         assert_eq!(cached_bytes(&dir.join(name)), Some(0));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

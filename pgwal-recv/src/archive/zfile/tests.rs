@@ -1,29 +1,19 @@
 use super::*;
-use std::path::PathBuf;
 use std::process::Command;
 
 const METHODS: [Method; 3] = [Method::Gzip, Method::Lz4, Method::Zstd];
 
 /// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     fn new(tag: &str) -> TempDir {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "pgwal-recv-zfile-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        TempDir(
+            tempfile::Builder::new()
+                .prefix(&format!("pgwal-recv-zfile-{tag}-"))
+                .tempdir()
+                .unwrap(),
+        )
     }
 }
 
@@ -86,7 +76,7 @@ fn round_trip_every_method() {
     let dir = TempDir::new("rt");
     let data = sample(3 << 20);
     for m in METHODS {
-        let path = dir.0.join(format!("seg{}", m.suffix()));
+        let path = dir.0.path().join(format!("seg{}", m.suffix()));
         write_file(&path, spec(m), &data);
         let back = decompress_file(&path, m).unwrap();
         assert!(back == data, "{m:?} round trip differs");
@@ -108,7 +98,7 @@ fn levels_round_trip() {
         (Method::Zstd, 1),
         (Method::Zstd, 19),
     ] {
-        let path = dir.0.join(format!("l{level}{}", m.suffix()));
+        let path = dir.0.path().join(format!("l{level}{}", m.suffix()));
         let s = CompressSpec {
             method: m,
             level: Some(level),
@@ -121,7 +111,7 @@ fn levels_round_trip() {
 #[test]
 fn refuses_none_and_bad_levels() {
     let dir = TempDir::new("bad");
-    let f = || File::create(dir.0.join("x")).unwrap();
+    let f = || File::create(dir.0.path().join("x")).unwrap();
     assert!(Encoder::new(spec(Method::None), f()).is_err());
     for (m, level) in [(Method::Gzip, 10), (Method::Lz4, 13), (Method::Zstd, 23)] {
         let s = CompressSpec {
@@ -151,7 +141,7 @@ fn flush_makes_everything_so_far_readable() {
     let dir = TempDir::new("flush");
     let data = sample(1 << 20);
     for m in METHODS {
-        let path = dir.0.join(format!("f{}", m.suffix()));
+        let path = dir.0.path().join(format!("f{}", m.suffix()));
         let mut enc = Encoder::new(spec(m), File::create(&path).unwrap()).unwrap();
         for cut in [1usize, 100_000, 654_321, 1 << 20] {
             let done = enc.uncompressed_len() as usize;
@@ -182,13 +172,13 @@ fn flush_makes_everything_so_far_readable() {
 #[test]
 fn frame_headers_match_postgresql_preferences() {
     let dir = TempDir::new("hdr");
-    let lz = dir.0.join("h.lz4");
+    let lz = dir.0.path().join("h.lz4");
     write_file(&lz, spec(Method::Lz4), b"abc");
     let b = std::fs::read(&lz).unwrap();
     // Magic; FLG 0x40: version 01, linked blocks, no block checksum, no content size,
     // no content checksum; BD 0x40: 64 KiB blocks. LZ4F's defaults, as pg_receivewal has.
     assert_eq!(b[..6], [0x04, 0x22, 0x4D, 0x18, 0x40, 0x40]);
-    let zs = dir.0.join("h.zst");
+    let zs = dir.0.path().join("h.zst");
     write_file(&zs, spec(Method::Zstd), b"abc");
     let b = std::fs::read(&zs).unwrap();
     assert_eq!(b[..4], [0x28, 0xB5, 0x2F, 0xFD]);
@@ -199,7 +189,7 @@ fn frame_headers_match_postgresql_preferences() {
 fn empty_stream_is_valid() {
     let dir = TempDir::new("empty");
     for m in METHODS {
-        let path = dir.0.join(format!("e{}", m.suffix()));
+        let path = dir.0.path().join(format!("e{}", m.suffix()));
         Encoder::new(spec(m), File::create(&path).unwrap())
             .unwrap()
             .finish()
@@ -229,6 +219,7 @@ fn system_tools_accept_finished_files() {
     ] {
         let path = dir
             .0
+            .path()
             .join(format!("000000010000000000000001{}", m.suffix()));
         write_file(&path, spec(m), &data);
         match system_test(tool, &path) {
@@ -236,7 +227,7 @@ fn system_tools_accept_finished_files() {
             Some(ok) => assert!(ok, "`{tool} -t` rejected our {m:?} file"),
         }
         // And an unfinished one is rejected by the same tool: the check can fail.
-        let cut = dir.0.join(format!("cut{}", m.suffix()));
+        let cut = dir.0.path().join(format!("cut{}", m.suffix()));
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
         if let Some(ok) = system_test(tool, &cut) {
@@ -250,10 +241,10 @@ fn corrupt_or_truncated_is_invalid_data() {
     let dir = TempDir::new("corrupt");
     let data = sample(200_000);
     for m in METHODS {
-        let good = dir.0.join(format!("good{}", m.suffix()));
+        let good = dir.0.path().join(format!("good{}", m.suffix()));
         write_file(&good, spec(m), &data);
         let bytes = std::fs::read(&good).unwrap();
-        let bad = dir.0.join(format!("bad{}", m.suffix()));
+        let bad = dir.0.path().join(format!("bad{}", m.suffix()));
         let mut flipped = bytes.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x55;
@@ -299,7 +290,7 @@ fn read_errors_are_not_reported_as_corruption() {
     // A directory opens but cannot be read (EISDIR): the file's own error, not InvalidData.
     let dir = TempDir::new("eisdir");
     for m in [Method::Lz4, Method::Zstd] {
-        let e = uncompressed_size(&dir.0, m).unwrap_err();
+        let e = uncompressed_size(dir.0.path(), m).unwrap_err();
         assert_ne!(e.kind(), io::ErrorKind::InvalidData, "{m:?}: {e}");
         assert_eq!(e.raw_os_error(), Some(21), "{m:?}: {e}");
     }
@@ -308,7 +299,7 @@ fn read_errors_are_not_reported_as_corruption() {
 #[test]
 fn gzip_size_is_the_isize_trailer() {
     let dir = TempDir::new("isize");
-    let path = dir.0.join("x.gz");
+    let path = dir.0.path().join("x.gz");
     write_file(&path, spec(Method::Gzip), &sample(100_000));
     // Only the trailer is read, as pg_receivewal does: a damaged body is not noticed...
     let mut bytes = std::fs::read(&path).unwrap();
@@ -324,7 +315,7 @@ fn gzip_size_is_the_isize_trailer() {
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     }
     assert_eq!(
-        uncompressed_size(&dir.0.join("missing.gz"), Method::Gzip)
+        uncompressed_size(&dir.0.path().join("missing.gz"), Method::Gzip)
             .unwrap_err()
             .kind(),
         io::ErrorKind::NotFound
@@ -336,7 +327,7 @@ fn limited_size_stops_early() {
     let dir = TempDir::new("limit");
     let data = sample(2 << 20);
     for m in [Method::Lz4, Method::Zstd] {
-        let path = dir.0.join(format!("x{}", m.suffix()));
+        let path = dir.0.path().join(format!("x{}", m.suffix()));
         write_file(&path, spec(m), &data);
         let n = uncompressed_size_limited(&path, m, 100_000).unwrap();
         assert!(n > 100_000 && n < data.len() as u64, "{m:?}: {n}");
@@ -351,8 +342,8 @@ fn concatenated_streams_count_whole() {
     let a = sample(70_000);
     let b = sample(50_000);
     for m in METHODS {
-        let pa = dir.0.join(format!("a{}", m.suffix()));
-        let pb = dir.0.join(format!("b{}", m.suffix()));
+        let pa = dir.0.path().join(format!("a{}", m.suffix()));
+        let pb = dir.0.path().join(format!("b{}", m.suffix()));
         write_file(&pa, spec(m), &a);
         write_file(&pb, spec(m), &b);
         let both = [std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap()].concat();
