@@ -3,11 +3,9 @@
 //!
 //! WAL is written straight from the socket buffer, as each message arrives, while its bytes
 //! are still in the CPU's cache; the slice is dropped once written, so the library's read
-//! buffer reuses its memory. A writer thread fed through a queue was measured first: the
-//! hand-off cost more CPU than the overlap saved (`--no-sync` catch-up: 0.5–1.1 s against
-//! 0.4–0.45 s of CPU for 870 MB), because the copy into the page cache then read WAL that had
-//! left the cache. The disk works while WAL arrives anyway: the file starts writeback every
-//! MiB ([`crate::archive::WRITEBACK_AFTER`]).
+//! buffer reuses its memory. (A writer thread fed through a queue cost more CPU than the
+//! overlap saved; see `docs/benchmarks.md`.) The disk works while WAL arrives anyway: the
+//! file starts writeback every MiB ([`crate::archive::WRITEBACK_AFTER`]).
 //!
 //! A failure is kept: later calls return it (closing the open file as `.partial` is still
 //! done).

@@ -14,12 +14,9 @@
 //! The page cache: an archived segment is not read again soon, so writeback of a plain
 //! segment starts every [`WRITEBACK_AFTER`] bytes as WAL arrives and the file's pages are
 //! dropped from the cache when it is closed (those already written back; PostgreSQL does the
-//! same with its own WAL when nothing archives it). The archiver's cache footprint stays near a
-//! segment, and the pages it frees are the ones its next writes get: memory still warm, not
-//! memory new to the process. On the dev machine (a VM that hands free memory back to its
-//! host) that was the difference between 0.6–0.75 s and 1.9–2.9 s of CPU for a 1.1 GB catch-up,
-//! most likely because fresh page-cache pages cost a first touch on the host (pg_receivewal
-//! pays it too).
+//! same with its own WAL when nothing archives it): the pages it frees are the ones its next
+//! writes get, memory still warm rather than new to the process (the figures are in
+//! `docs/benchmarks.md`).
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -142,8 +139,7 @@ impl SegmentFile {
         // fdatasync: the segment's size was made durable when it was created, and fdatasync
         // still writes whatever block allocation its data needs (none with --synchronous,
         // whose segments are zero-filled); what it skips is the inode's times, which fsync
-        // wrote synchronously whenever the modification time had ticked (~7 % of
-        // --synchronous batches here).
+        // wrote synchronously whenever the modification time had ticked.
         file.sync_data()
             .map_err(|e| FileError::io(FileOp::Fsync, &self.partial, e))
     }
@@ -268,12 +264,9 @@ fn open_plain(path: &Path, s: &FileSettings) -> Result<File, FileError> {
 }
 
 /// The size of each write that zero-fills a segment: a page. The page cache sizes its folios
-/// by the write that creates them, and an fsync writes back every dirty folio whole. Zeros
-/// written a MiB at a time made each `--synchronous` batch of a few hundred bytes write back
-/// a large folio and walk its buffer heads (perf: ext4_block_write_begin, block_commit_write,
-/// ext4_bio_write_folio, 7 % of the archiver's CPU, none of it in pg_receivewal, which writes
-/// its zeros 8 KiB at a time); written a page at a time, the CPU per transaction of a
-/// pgbench run fell by 13 %.
+/// by the write that creates them and an fsync writes back a dirty folio whole, so larger
+/// zero writes made every `--synchronous` batch of a few hundred bytes write back a large
+/// folio.
 const ZERO_FILL_WRITE: usize = 4096;
 
 /// Below this much free space (or 64 segments, if more), a new segment's blocks are
@@ -283,17 +276,15 @@ const LOW_SPACE: u64 = 1 << 30;
 /// Makes the new file its full size, so it is never short. How:
 ///
 /// - With plenty of free space, by setting its length (a sparse file; the blocks are
-///   allocated as the WAL is written back). Measured in the side-by-side runs: writing into
-///   fallocated (unwritten) extents cost ext4 enough CPU that a `--no-sync` catch-up used
-///   1.44× pg_receivewal's CPU; into a sparse file, 0.68×.
+///   allocated as the WAL is written back): writing into fallocated (unwritten) extents
+///   costs ext4 much more CPU.
 /// - With little free space (under [`LOW_SPACE`]), by reserving the blocks (fallocate), so
 ///   that a full disk fails the creation — "could not allocate space" — rather than a write
 ///   in the middle of the segment. (A mid-segment ENOSPC with a sparse file is handled too:
 ///   a retried write error, and the segment is written again from its start.)
 /// - With `zero_fill`, by writing zeros, as pg_receivewal does. That writes the segment
-///   twice, but a later fdatasync then flushes data only: after fallocate, the first write
-///   to each block also changes the extent map, which fdatasync must journal (measured on
-///   ext4: 6,000 8-KiB write+fdatasync per second after fallocate, 9,700 after zeros). So
+///   twice, but a later fdatasync then flushes data only (after fallocate, the first write
+///   to each block also changes the extent map, which fdatasync must journal), so
 ///   `--synchronous`, which fsyncs every batch, zero-fills.
 fn preallocate(f: &File, size: u64, zero_fill: bool) -> std::io::Result<()> {
     if zero_fill {
