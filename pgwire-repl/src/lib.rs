@@ -14,7 +14,8 @@
 //! - [`timestamp`]: PostgreSQL wire timestamps ↔ `SystemTime`.
 //! - [`error`]: the one public [`Error`] type.
 //! - [`lag`]: [`LagTracker`], lag in bytes and time and throughput, fed from the stream.
-//! - [`protocol`]: the sans-IO core — framing with length caps, backend, frontend and
+//! - [`protocol`]: the sans-IO core — [`protocol::codec`] (the frame split with length caps,
+//!   the read buffer, the field reader, the write helpers), backend, frontend and
 //!   replication messages, command texts and result parsing, and the state machines for
 //!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
 //! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256).

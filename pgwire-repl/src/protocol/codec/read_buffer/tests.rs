@@ -1,51 +1,6 @@
+use crate::protocol::codec::{write_message, MAX_COPY_DATA};
+
 use super::*;
-
-#[test]
-fn splits_frames_and_waits_for_more() {
-    let mut buf = BytesMut::from(&b"Z\0\0\0\x05IC\0\0"[..]);
-    let f = decode_frame(&mut buf).unwrap().unwrap();
-    assert_eq!((f.tag, &f.body[..]), (b'Z', &b"I"[..]));
-    assert_eq!(decode_frame(&mut buf).unwrap(), None);
-    buf.extend_from_slice(b"\0\x0dSELECT 1\0");
-    let f = decode_frame(&mut buf).unwrap().unwrap();
-    assert_eq!((f.tag, &f.body[..]), (b'C', &b"SELECT 1\0"[..]));
-    assert!(buf.is_empty());
-}
-
-#[test]
-fn rejects_bad_lengths_before_reserving() {
-    for len in [0i32, 3, -1, i32::MIN] {
-        let mut buf = BytesMut::from(&[b'Z'][..]);
-        buf.extend_from_slice(&len.to_be_bytes());
-        assert!(decode_frame(&mut buf).is_err(), "length {len}");
-    }
-    let mut buf = BytesMut::from(&[b'E'][..]);
-    buf.extend_from_slice(&i32::MAX.to_be_bytes());
-    assert!(decode_frame(&mut buf).is_err());
-    assert!(buf.capacity() < 1024, "reserved {}", buf.capacity());
-    let mut buf = BytesMut::from(&[b'd'][..]);
-    buf.extend_from_slice(&((MAX_COPY_DATA + 5) as i32).to_be_bytes());
-    assert!(decode_frame(&mut buf).is_err());
-    // Exactly at the cap is allowed and reserves room for the frame.
-    let mut buf = BytesMut::from(&[b'd'][..]);
-    buf.extend_from_slice(&((MAX_COPY_DATA + 4) as i32).to_be_bytes());
-    assert_eq!(decode_frame(&mut buf).unwrap(), None);
-    assert!(buf.capacity() >= MAX_COPY_DATA + 5);
-}
-
-#[test]
-fn reader_checks_bounds() {
-    let b = Bytes::from_static(b"\x01\x02ab\0c");
-    let mut r = Reader::new(&b, "test");
-    assert_eq!(r.i16().unwrap(), 0x0102);
-    assert_eq!(r.cstr().unwrap(), "ab");
-    assert!(r.cstr().is_err());
-    assert!(r.i32().is_err());
-    assert!(r.finish().is_err());
-    assert_eq!(&r.bytes(1).unwrap()[..], b"c");
-    assert!(r.bytes(1).is_err());
-    r.finish().unwrap();
-}
 
 /// A stream of CopyData frames with bodies of these sizes (byte `i` of frame `n` is
 /// `n + i`, so a frame put back together wrongly shows).
@@ -247,12 +202,4 @@ fn read_buffer_reports_complete_frames_and_errors() {
     let dst = rb.read_buf();
     assert!(dst.remaining_mut() >= MIN_READ);
     assert!(rb.buf.capacity() >= STREAMING_FRAME + MIN_READ);
-}
-
-#[test]
-fn write_message_backpatches_length() {
-    let mut dst = BytesMut::new();
-    write_message(&mut dst, b'Q', |d| put_cstr(d, "SHOW x").unwrap());
-    assert_eq!(&dst[..], b"Q\0\0\0\x0bSHOW x\0");
-    assert!(put_cstr(&mut dst, "a\0b").is_err());
 }
