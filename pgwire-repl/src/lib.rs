@@ -12,6 +12,8 @@
 //! # Layout
 //! - [`lsn`]: `Lsn`, `TimelineId`, WAL segment math and segment file names.
 //! - [`timestamp`]: PostgreSQL wire timestamps ↔ `SystemTime`.
+//! - [`server_version`]: [`ServerVersion`], parsed from what the server reports, for the
+//!   checks that depend on it.
 //! - [`error`]: the one public [`Error`] type.
 //! - [`lag`]: [`LagTracker`], lag in bytes and time and throughput, fed from the stream.
 //! - [`protocol`]: the sans-IO core — [`protocol::codec`] (the frame split with length caps,
@@ -60,6 +62,7 @@ pub mod error;
 pub mod lag;
 pub mod lsn;
 pub mod protocol;
+pub mod server_version;
 pub mod timestamp;
 
 #[cfg(feature = "tokio")]
@@ -74,6 +77,7 @@ pub use protocol::command::{
 pub use protocol::feedback::{FeedbackConfig, Positions};
 pub use protocol::replication::{HotStandbyFeedback, PrimaryKeepalive, XLogData};
 pub use protocol::streaming::{StreamEnd, StreamEvent};
+pub use server_version::ServerVersion;
 
 #[cfg(feature = "tokio")]
 pub use conn::{config::Config, Client, ReplicationStream, StartReplication, StreamSender};

@@ -212,7 +212,7 @@ async fn record() -> Res<(Vec<Capture>, Extra)> {
         reserve_wal: true,
     };
     c.create_replication_slot("fuzz_corpus", slot_opts).await?;
-    if c.server_version() >= 150000 {
+    if c.server_version().is_some_and(|v| v.at_least(15)) {
         c.read_replication_slot("fuzz_corpus").await?;
     }
     let _ = c.drop_replication_slot("no_such_slot", false).await;

@@ -11,7 +11,6 @@
 
 use std::time::{Duration, Instant};
 
-use pgwire_repl::protocol::command::version_text;
 use pgwire_repl::{Client, Lsn, PrimaryKeepalive, StreamSender, TimelineId, XLogData};
 
 use crate::cli::MeasureOptions;
@@ -20,7 +19,7 @@ use crate::observe::histogram::Histogram;
 use crate::observe::monitor::Monitor;
 use crate::output::{bytes, error, info, report, PROGNAME};
 use crate::stream::follow::{follow, Follow, Handler, Step, StopReason};
-use crate::stream::start::{slot_start, SlotStart};
+use crate::stream::start::{slot_start, version_text, SlotStart};
 use crate::stream::{StopSignal, StreamError};
 
 /// Runs `measure` and returns the exit code.

@@ -6,7 +6,6 @@ pub mod segments;
 
 use std::time::Duration;
 
-use pgwire_repl::protocol::command::version_text;
 use pgwire_repl::{
     Client, Lsn, PrimaryKeepalive, ReplicationStream, StreamSender, TimelineId, WalSegmentSize,
     XLogData,
@@ -16,7 +15,7 @@ use crate::archive::{Archive, FileSettings};
 use crate::observe::monitor::Monitor;
 use crate::output::{info, os_error};
 use crate::stream::follow::{follow, Follow, Handler, Step, StopReason};
-use crate::stream::start::{slot_start, SlotStart};
+use crate::stream::start::{slot_start, version_text, SlotStart};
 use crate::stream::{StopSignal, StreamError};
 use segments::SegmentWriter;
 

@@ -13,6 +13,7 @@ use crate::protocol::command::{
 use crate::protocol::frontend;
 use crate::protocol::query::{QueryResult, QueryStep, SimpleQuery};
 use crate::protocol::startup::ServerInfo;
+use crate::server_version::ServerVersion;
 
 /// A connection to a PostgreSQL server, in replication mode unless made with
 /// [`Client::connect_sql`].
@@ -87,8 +88,8 @@ impl Client {
         &self.conn.info
     }
 
-    /// The server version as a number, e.g. 150004 for 15.4.
-    pub fn server_version(&self) -> u32 {
+    /// The version the server reported at startup (15.4, say); `None` if it reported none.
+    pub fn server_version(&self) -> Option<ServerVersion> {
         self.conn.info.version
     }
 

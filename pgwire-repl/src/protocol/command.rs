@@ -1,28 +1,15 @@
 //! Replication command texts and the parsing of their results.
 //!
 //! See <https://www.postgresql.org/docs/current/protocol-replication.html>. Command syntax
-//! that changed between versions is picked from the server version number (`150004` for
-//! 15.4), as reported in the `server_version` ParameterStatus.
+//! that changed between versions is picked by the [`ServerVersion`] the server reported at
+//! startup; an unknown version (`None`) gets what servers before the change get.
 
 use bytes::Bytes;
 
 use super::query::QueryResult;
 use crate::error::{Error, Result};
 use crate::lsn::{Lsn, TimelineId};
-
-/// Parses `server_version` (`15.4 (Debian 15.4-1.pgdg120+1)`, `16beta1`, `9.6.24`) into
-/// PostgreSQL's numeric form (150004, 160000, 90624).
-pub fn parse_server_version(s: &str) -> Option<u32> {
-    let mut parts = s.split(|c: char| !c.is_ascii_digit());
-    let major: u32 = parts.next()?.parse().ok()?;
-    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    if major >= 10 {
-        Some(major.checked_mul(10_000)?.checked_add(minor.min(9_999))?)
-    } else {
-        let patch: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        Some(major * 10_000 + minor.min(99) * 100 + patch.min(99))
-    }
-}
+use crate::server_version::ServerVersion;
 
 /// Quotes an identifier (a slot name) the way the replication grammar reads it.
 pub fn quote_ident(name: &str) -> String {
@@ -223,14 +210,18 @@ pub struct CreateSlotOptions {
 
 /// `CREATE_REPLICATION_SLOT`: the parenthesized option list on 15+, the bare keyword before
 /// (an empty option list is left out, as pg_receivewal does).
-pub fn create_slot_command(name: &str, opts: CreateSlotOptions, server_version: u32) -> String {
+pub fn create_slot_command(
+    name: &str,
+    opts: CreateSlotOptions,
+    server_version: Option<ServerVersion>,
+) -> String {
     let mut cmd = format!("CREATE_REPLICATION_SLOT {}", quote_ident(name));
     if opts.temporary {
         cmd.push_str(" TEMPORARY");
     }
     cmd.push_str(" PHYSICAL");
     if opts.reserve_wal {
-        cmd.push_str(if server_version >= 150000 {
+        cmd.push_str(if server_version.is_some_and(|v| v.at_least(15)) {
             " (RESERVE_WAL)"
         } else {
             " RESERVE_WAL"
@@ -282,12 +273,19 @@ pub struct ReadSlot {
 
 impl ReadSlot {
     /// The command, or a clear error for a server older than 15 (which would not know it).
-    pub fn command(name: &str, server_version: u32) -> Result<String> {
-        if server_version < 150000 {
-            return Err(Error::config(format!(
-                "READ_REPLICATION_SLOT needs PostgreSQL 15 or later, the server is {}",
-                version_text(server_version)
-            )));
+    pub fn command(name: &str, server_version: Option<ServerVersion>) -> Result<String> {
+        match server_version {
+            Some(v) if v.at_least(15) => {}
+            Some(v) => {
+                return Err(Error::config(format!(
+                    "READ_REPLICATION_SLOT needs PostgreSQL 15 or later, the server is {v}"
+                )))
+            }
+            None => {
+                return Err(Error::config(
+                    "READ_REPLICATION_SLOT needs PostgreSQL 15 or later, the server did not report its version",
+                ))
+            }
         }
         Ok(format!("READ_REPLICATION_SLOT {}", quote_ident(name)))
     }
@@ -303,15 +301,6 @@ impl ReadSlot {
                 .map(|s| timeline(s, "restart_tli"))
                 .transpose()?,
         })
-    }
-}
-
-/// `150004` → `15.4`, `90624` → `9.6.24`.
-pub fn version_text(v: u32) -> String {
-    if v >= 100_000 {
-        format!("{}.{}", v / 10_000, v % 10_000)
-    } else {
-        format!("{}.{}.{}", v / 10_000, v / 100 % 100, v % 100)
     }
 }
 

@@ -13,11 +13,11 @@ use std::collections::BTreeMap;
 use bytes::BytesMut;
 
 use super::backend::BackendMessage;
-use super::command::parse_server_version;
 use super::frontend;
 use super::query::message_name;
 use crate::auth::{AuthMethod, AuthStep, Authenticator};
 use crate::error::{Error, Result};
+use crate::server_version::ServerVersion;
 
 /// What goes into the startup message.
 #[derive(Debug, Clone, Default)]
@@ -35,8 +35,9 @@ pub struct StartupParams {
 pub struct ServerInfo {
     /// Every ParameterStatus seen, latest value wins.
     pub parameters: BTreeMap<String, String>,
-    /// `server_version` as a number (150004 for 15.4); 0 if the server did not report it.
-    pub version: u32,
+    /// The `server_version` the server reported; `None` if it reported none (or one that
+    /// does not parse).
+    pub version: Option<ServerVersion>,
     pub process_id: i32,
     pub auth_method: Option<AuthMethod>,
 }
@@ -45,7 +46,7 @@ impl ServerInfo {
     /// Records a ParameterStatus (it may arrive at any time, not only during startup).
     pub fn set_parameter(&mut self, name: String, value: String) {
         if name == "server_version" {
-            self.version = parse_server_version(&value).unwrap_or(0);
+            self.version = value.parse().ok();
         }
         self.parameters.insert(name, value);
     }

@@ -10,12 +10,13 @@ use crate::error::DbError;
 use crate::lsn::{Lsn, WalSegmentSize};
 use crate::protocol::backend::{Authentication, BackendMessage, DataRow};
 use crate::protocol::codec::{decode_frame, Frame};
-use crate::protocol::command::{parse_history, parse_server_version};
+use crate::protocol::command::parse_history;
 use crate::protocol::frontend::{self, FrontendMessage};
 use crate::protocol::replication::{
     HotStandbyFeedback, PrimaryKeepalive, ReplicationMessage, StandbyMessage, StandbyStatusUpdate,
     XLogData,
 };
+use crate::server_version::ServerVersion;
 use crate::timestamp::{from_system_time, to_system_time};
 
 /// Any wire timestamp; `SystemTime` holds the whole `i64` range of microseconds.
@@ -285,7 +286,7 @@ proptest! {
 
     #[test]
     fn text_parsers_never_panic(s in "\\PC{0,40}", raw in proptest::collection::vec(any::<u8>(), 0..80)) {
-        let _ = parse_server_version(&s);
+        let _ = s.parse::<ServerVersion>();
         let _ = WalSegmentSize::parse_setting(&s);
         let _ = parse_history(s.as_bytes());
         let _ = parse_history(&raw);
@@ -308,7 +309,8 @@ proptest! {
 
     #[test]
     fn server_version_of_numbers(major in 10u32..100, minor in 0u32..100) {
-        prop_assert_eq!(parse_server_version(&format!("{major}.{minor}")), Some(major * 10_000 + minor));
+        let v = format!("{major}.{minor}").parse::<ServerVersion>().ok();
+        prop_assert_eq!(v.map(ServerVersion::num), Some(major * 10_000 + minor));
     }
 
     #[test]
