@@ -21,10 +21,14 @@
 //!   replication messages, command texts and result parsing, and the state machines for
 //!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
 //! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256).
-//! - [`conn`] (feature `tokio`, on by default): libpq-style configuration, sockets, the
-//!   [`Client`] and the [`ReplicationStream`].
+//! - [`config`]: libpq-style configuration — conninfo strings, URIs, `PG*` variables, the
+//!   password file — parsed without I/O and resolved to [`config::ConnectParams`] with
+//!   libpq's defaults (which read the environment and files, with the standard library).
+//! - [`conn`] (feature `tokio`, on by default): sockets and TLS, the [`Client`] and the
+//!   [`ReplicationStream`].
 //!
-//! `cargo build -p pgwire-repl --no-default-features` builds the sans-IO core alone.
+//! `cargo build -p pgwire-repl --no-default-features` builds everything but [`conn`]: the
+//! sans-IO core and the configuration.
 //!
 //! # Example
 //! ```no_run
@@ -58,6 +62,7 @@
 //! ```
 
 pub mod auth;
+pub mod config;
 pub mod error;
 pub mod lag;
 pub mod lsn;
@@ -68,6 +73,7 @@ pub mod timestamp;
 #[cfg(feature = "tokio")]
 pub mod conn;
 
+pub use config::Config;
 pub use error::{DbError, Error, Result};
 pub use lag::{LagSnapshot, LagTracker};
 pub use lsn::{Lsn, TimelineId, WalSegmentSize};
@@ -80,4 +86,4 @@ pub use protocol::streaming::{StreamEnd, StreamEvent};
 pub use server_version::ServerVersion;
 
 #[cfg(feature = "tokio")]
-pub use conn::{config::Config, Client, ReplicationStream, StartReplication, StreamSender};
+pub use conn::{Client, ReplicationStream, StartReplication, StreamSender};

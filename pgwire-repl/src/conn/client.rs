@@ -1,10 +1,10 @@
 //! The replication client: connect and authenticate, then replication commands as typed
 //! methods.
 
-use super::config::{Config, ConnectParams};
 use super::connect;
 use super::connection::Connection;
 use super::stream::{ReplicationStream, StartReplication};
+use crate::config::{Config, ConnectParams};
 use crate::error::{DbError, Error, Result};
 use crate::lsn::{TimelineId, WalSegmentSize};
 use crate::protocol::command::{

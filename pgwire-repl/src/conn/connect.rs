@@ -19,11 +19,11 @@
 use bytes::BytesMut;
 
 use super::client::Client;
-use super::config::{ConnectParams, Host, HostParams, SslMode, TargetSessionAttrs};
 use super::connection::Connection;
 use super::socket::{self, describe, host_failure, BoxTransport};
 use super::tls::{Negotiated, TlsConnector};
 use crate::auth::{Authenticator, TlsBinding};
+use crate::config::{ConnectParams, Host, HostParams, SslMode, TargetSessionAttrs};
 use crate::error::{Error, Report, Result};
 use crate::protocol::command;
 use crate::protocol::startup::{Startup, StartupParams, StartupStep};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
-use super::config::{Host, HostParams};
+use crate::config::{Host, HostParams};
 use crate::error::{Error, Result};
 
 /// A byte stream to the server: TCP, Unix or TLS over TCP.

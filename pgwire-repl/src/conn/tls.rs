@@ -24,9 +24,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::config::{ConnectParams, HostParams, RootCert, SslMode, SslNegotiation};
 use super::socket::{describe, BoxTransport};
 use crate::auth::TlsBinding;
+use crate::config::{ConnectParams, HostParams, RootCert, SslMode, SslNegotiation};
 use crate::error::{Error, Result};
 use crate::protocol::frontend;
 

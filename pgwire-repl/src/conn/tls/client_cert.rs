@@ -158,7 +158,7 @@ fn check_key_permissions(path: &Path) -> Result<()> {
         )));
     }
     let mode = meta.mode();
-    let too_open = if Some(meta.uid()) == crate::conn::config::effective_uid() {
+    let too_open = if Some(meta.uid()) == crate::config::effective_uid() {
         mode & 0o077 != 0
     } else if meta.uid() == 0 {
         mode & 0o037 != 0

@@ -6,6 +6,11 @@
 //! permission bits is ignored with a warning, as libpq does (`passwordFromFile` in
 //! `fe-connect.c`).
 //!
+//! The line parser is hand-written on purpose, after `passwordFromFile`, for exact
+//! compatibility: the same escapes, wildcards, comment and line-ending handling, so that a
+//! file that works with libpq gives the same password here. [`lookup`] is the one function
+//! that reads the file.
+//!
 //! See <https://www.postgresql.org/docs/current/libpq-pgpass.html>.
 
 use std::path::Path;

@@ -4,12 +4,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::pgpass;
 use super::{
     non_empty, parse_port, passfile_host_names, Config, Host, Os, SslMode, SslNegotiation,
     TargetSessionAttrs, DEFAULT_PORT,
 };
 use crate::auth::ChannelBindingMode;
-use crate::conn::pgpass;
 use crate::error::{Error, Result};
 
 /// What the connector uses: a [`Config`] with every default filled in.

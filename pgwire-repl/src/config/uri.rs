@@ -1,13 +1,16 @@
 //! Connection URIs:
 //! `postgresql://[user[:password]@][host][:port][/dbname][?key=value&...]`.
 //!
-//! The split follows libpq's `conninfo_uri_parse_options`; every part is percent-decoded,
-//! and query parameters go through [`Config::set`]. Error messages never quote the URI
-//! (it may hold a password) and never show any part of the password.
+//! Hand-written on purpose, after libpq's `conninfo_uri_parse_options`, for exact
+//! compatibility: a general URL parser would normalize, accept or refuse differently (host
+//! lists with several ports, bracketed IPv6 addresses, percent-encoded socket directories,
+//! an empty host) and word its errors its own way. Every part is percent-decoded, and query
+//! parameters go through [`Config::set`]. Error messages never quote the URI (it may hold a
+//! password) and never show any part of the password.
 //!
 //! See <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-URIS>.
 
-use super::config::{is_known_keyword, Config};
+use super::{is_known_keyword, Config};
 use crate::error::{Error, Result};
 
 /// The rest of `s` after `postgresql://` or `postgres://` (case-sensitive, as in libpq).
@@ -177,7 +180,7 @@ fn decode_bytes(s: &str) -> std::result::Result<String, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conn::config::SslMode;
+    use crate::config::SslMode;
     use std::time::Duration;
 
     fn err(s: &str) -> String {

@@ -1,9 +1,13 @@
 //! libpq's `key=value` connection strings ("conninfo"), the non-URI form that
 //! [`Config::parse`] accepts.
 //!
+//! Hand-written on purpose, after libpq's `conninfo_parse`, for exact compatibility: the
+//! same whitespace (C's `isspace`), quoting and backslash escapes, the same strings
+//! accepted and refused, and libpq's error messages.
+//!
 //! See <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING-KEYWORD-VALUE>.
 
-use super::config::Config;
+use super::Config;
 use crate::error::{Error, Result};
 
 /// C's `isspace` in the C locale (Rust's ASCII whitespace lacks the vertical tab).
@@ -72,7 +76,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::conn::config::SslMode;
+    use crate::config::SslMode;
 
     fn err(s: &str) -> String {
         Config::parse(s).unwrap_err().to_string()

@@ -1,10 +1,24 @@
-//! Connection configuration, written the way libpq users write it.
+//! Connection configuration, written the way libpq users write it. Nothing here needs tokio:
+//! it builds without the `tokio` feature, for a driver of the sans-IO core other than
+//! [`conn`](crate::conn).
 //!
 //! [`Config`] is what the user said: a `key=value` connection string or a `postgres://` URI
 //! ([`Config::parse`]), single keywords from a command line ([`Config::set`]) and the `PG*`
-//! environment variables ([`Config::apply_env`]), every field still optional.
+//! environment variables ([`Config::apply_env`], given a lookup function), every field still
+//! optional. Parsing does no I/O.
+//!
 //! [`Config::resolve`] fills in libpq's defaults, splits host lists and looks up the
-//! password file, and yields the [`ConnectParams`] the connector uses.
+//! password file, and yields the [`ConnectParams`] the connector uses. That and
+//! [`Config::from_env_and`] are where the environment and the file system are read, with
+//! the standard library: the process environment, the operating-system user and home
+//! directory, the socket directories, the password file and the TLS files.
+//!
+//! - `conninfo`: `key=value` strings; `uri`: `postgresql://` URIs; `pgpass`: the password
+//!   file. Each is a hand-written parser, on purpose: libpq's syntax (quoting, escapes,
+//!   percent-decoding, what is an error) and its error messages are the contract, and a
+//!   parser generator or a general URL crate would accept or word things differently.
+//! - `modes`: the enumerated settings (`sslmode`, `sslnegotiation`, `target_session_attrs`).
+//! - `resolve`: the defaults, host lists, the password-file lookup and the TLS files.
 //!
 //! See <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING>.
 
@@ -13,13 +27,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::conninfo::{self, is_space};
-use super::uri;
 use crate::auth::ChannelBindingMode;
 use crate::error::{Error, Result};
+use conninfo::is_space;
 
+mod conninfo;
 mod modes;
+mod pgpass;
 mod resolve;
+mod uri;
 
 pub use modes::{SslMode, SslNegotiation, TargetSessionAttrs};
 pub use resolve::{ConnectParams, HostParams, RootCert, TlsParams};
@@ -341,7 +357,7 @@ impl Config {
     }
 }
 
-pub(super) fn is_known_keyword(key: &str) -> bool {
+fn is_known_keyword(key: &str) -> bool {
     KEYWORDS.contains(&key) || is_ignored_keyword(key)
 }
 
@@ -447,7 +463,7 @@ impl Os {
 }
 
 /// The effective uid without `geteuid`: `/proc/self` belongs to it.
-pub(super) fn effective_uid() -> Option<u32> {
+pub(crate) fn effective_uid() -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
