@@ -19,11 +19,12 @@
 //!   parser generator or a general URL crate would accept or word things differently.
 //! - `modes`: the enumerated settings (`sslmode`, `sslnegotiation`, `target_session_attrs`).
 //! - `resolve`: the defaults, host lists, the password-file lookup and the TLS files.
+//! - `os`: the operating-system user, home directory and socket directory, by libpq's rules.
 //!
 //! See <https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING>.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -33,12 +34,18 @@ use conninfo::is_space;
 
 mod conninfo;
 mod modes;
+mod os;
 mod pgpass;
 mod resolve;
 mod uri;
 
 pub use modes::{SslMode, SslNegotiation, TargetSessionAttrs};
 pub use resolve::{ConnectParams, HostParams, RootCert, TlsParams};
+
+// The TLS layer checks who owns the client key with it.
+#[cfg(feature = "tokio")]
+pub(crate) use os::effective_uid;
+use os::Os;
 
 /// The port used when none is given.
 pub const DEFAULT_PORT: u16 = 5432;
@@ -349,9 +356,11 @@ impl Config {
     /// the lookup.
     ///
     /// Defaults: the first existing of `/var/run/postgresql`, `/run/postgresql` and `/tmp`
-    /// as the socket directory, port 5432, the operating-system user, a database named
-    /// like the user, `sslmode=prefer`, and `~/.postgresql/root.crt`, `postgresql.crt`
-    /// and `postgresql.key` when they exist and no file is named.
+    /// as the socket directory, port 5432, the operating-system user (the effective uid's
+    /// account by `getpwuid_r`, else `$USER`), a database named like the user,
+    /// `sslmode=prefer`, and `~/.postgresql/root.crt`, `postgresql.crt` and
+    /// `postgresql.key` when they exist and no file is named. `~` is `$HOME`, else the
+    /// account's home directory, as in libpq 15 and later.
     pub fn resolve(&self, replication: bool) -> Result<ConnectParams> {
         self.resolve_in(replication, &Os::probe())
     }
@@ -424,68 +433,6 @@ fn passfile_host_names(host: &Host) -> Vec<String> {
             names
         }
     }
-}
-
-/// What the operating system supplies to [`Config::resolve`]; tests build their own.
-struct Os {
-    user: Option<String>,
-    home: Option<PathBuf>,
-    socket_dir: PathBuf,
-}
-
-impl Os {
-    fn probe() -> Os {
-        let entry = effective_uid().and_then(|uid| {
-            let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-            passwd_entry(&passwd, uid)
-        });
-        let env_nonempty = |var| std::env::var_os(var).filter(|v| !v.is_empty());
-        let user = entry
-            .as_ref()
-            .map(|(name, _)| name.clone())
-            .or_else(|| env_nonempty("USER").and_then(|u| u.into_string().ok()));
-        // libpq also prefers $HOME to the passwd entry.
-        let home = env_nonempty("HOME")
-            .map(PathBuf::from)
-            .or(entry.map(|(_, home)| home));
-        let socket_dir = DEFAULT_SOCKET_DIRS
-            .iter()
-            .map(Path::new)
-            .find(|dir| dir.is_dir())
-            .unwrap_or(Path::new("/tmp"))
-            .to_path_buf();
-        Os {
-            user,
-            home,
-            socket_dir,
-        }
-    }
-}
-
-/// The effective uid without `geteuid`: `/proc/self` belongs to it.
-pub(crate) fn effective_uid() -> Option<u32> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").ok().map(|m| m.uid())
-    }
-    #[cfg(not(unix))]
-    {
-        None
-    }
-}
-
-/// The name and home directory of `uid` in `/etc/passwd` text.
-fn passwd_entry(passwd: &str, uid: u32) -> Option<(String, PathBuf)> {
-    passwd.lines().find_map(|line| {
-        let fields: Vec<&str> = line.split(':').collect();
-        match fields[..] {
-            [name, _, id, _, _, home, ..] if !name.is_empty() && id.parse() == Ok(uid) => {
-                Some((name.to_owned(), PathBuf::from(home)))
-            }
-            _ => None,
-        }
-    })
 }
 
 #[cfg(test)]

@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use super::*;
 
 mod tls;
@@ -372,24 +374,6 @@ fn debug_never_shows_the_password() {
 }
 
 #[test]
-fn passwd_lookup() {
-    let passwd = "root:x:0:0:root:/root:/bin/bash\n\
-                  # odd line\n\
-                  short:x:7\n\
-                  alice:x:1000:1000:Alice,,,:/home/alice:/bin/sh\n";
-    assert_eq!(
-        passwd_entry(passwd, 1000),
-        Some(("alice".into(), "/home/alice".into()))
-    );
-    assert_eq!(
-        passwd_entry(passwd, 0),
-        Some(("root".into(), "/root".into()))
-    );
-    assert_eq!(passwd_entry(passwd, 7), None);
-    assert_eq!(passwd_entry(passwd, 1), None);
-}
-
-#[test]
 fn resolve_on_this_machine() {
     // The real probe: whatever it finds, an explicit user makes resolve succeed and the
     // default socket directory is one of the candidates.
@@ -401,11 +385,19 @@ fn resolve_on_this_machine() {
         DEFAULT_SOCKET_DIRS.iter().any(|d| dir == Path::new(d)),
         "{dir:?}"
     );
-    // When the effective uid is in /etc/passwd, that name is the default user.
-    let entry = effective_uid()
-        .and_then(|uid| passwd_entry(&std::fs::read_to_string("/etc/passwd").ok()?, uid));
-    if let Some((name, _)) = entry {
-        assert_eq!(Os::probe().user, Some(name));
+    // The effective uid's account is the default user, as the system's own tools see it
+    // (getpwuid through NSS, so LDAP and sssd accounts too, not only /etc/passwd): `id -un`
+    // names it, or fails when the uid has none.
+    let id = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("run id -un");
+    if id.status.success() {
+        let name = String::from_utf8(id.stdout).unwrap().trim().to_owned();
+        assert_eq!(Os::probe().user, Some(name.clone()));
+        assert_eq!(Config::default().resolve(false).unwrap().user, name);
+    } else {
+        assert_eq!(os::account(), None);
     }
 }
 
