@@ -1,19 +1,23 @@
 //! SCRAM-SHA-256 as the client runs it, fed whatever a server may send.
 //!
 //! Input: server-first, a NUL byte, server-final (the seeds are recorded exchanges). The
-//! client's nonce is random, so a recorded server-first starting `r=` gets the first 24
-//! characters after it replaced by this run's client nonce: the exchange then gets past
-//! the nonce check into salt, iteration count and proof. Checks: no panic, and authentication
+//! client's nonce is a fixed one of 24 characters, so a recorded server-first starting `r=`
+//! gets the first 24 characters after it (the recorded client nonce) replaced by ours: the
+//! exchange then gets past the nonce check into salt, iteration count and proof. Checks: no panic, and authentication
 //! never completes (a server-final that verifies needs the password, which the input lacks),
 //! through `ScramClient` and through the `Authenticator` the connection uses.
 #![no_main]
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use pgwire_repl::auth::{AuthStep, Authenticator, ScramClient};
+use pgwire_repl::auth::{AuthStep, Authenticator, ClientNonce, ScramBinding, ScramClient};
 use pgwire_repl::protocol::backend::Authentication;
 
 const NONCE_LEN: usize = 24;
+
+fn nonce() -> ClientNonce {
+    ClientNonce::from_random([0x5a; ClientNonce::RANDOM_BYTES])
+}
 
 /// The server-first to use: the input with our nonce spliced in where a recorded one was.
 fn with_our_nonce(first: &[u8], client_first: &[u8]) -> Vec<u8> {
@@ -52,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         None => (data, None),
     };
 
-    let mut client = ScramClient::new(b"pencil");
+    let mut client = ScramClient::new(b"pencil", ScramBinding::Unsupported, nonce());
     let first_msg = with_our_nonce(first, client.client_first());
     if too_slow(&first_msg) {
         return;
@@ -72,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(!client.is_finished());
 
     // The same through the Authenticator, ending with the server's AuthenticationOk.
-    let mut auth = Authenticator::new("alice", Some("pencil"));
+    let mut auth = Authenticator::new("alice", Some("pencil"), nonce());
     let mut out = BytesMut::new();
     let offer = Authentication::Sasl(vec!["SCRAM-SHA-256".to_owned()]);
     assert_eq!(auth.handle(offer, &mut out).ok(), Some(AuthStep::Continue));

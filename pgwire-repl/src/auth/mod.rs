@@ -1,5 +1,7 @@
 //! Client authentication steps, sans-IO: each server `Authentication` request in, the
-//! answer written into a buffer. `postgres-protocol` does the cryptography.
+//! answer written into a buffer. The SCRAM client nonce is an argument, drawn by the caller
+//! (the tokio layer takes it from the operating system's random number generator).
+//! `postgres-protocol` hashes MD5 passwords; SCRAM is in `scram`.
 //!
 //! Supported: trust (nothing to do), cleartext password, MD5, SCRAM-SHA-256 and, over TLS,
 //! SCRAM-SHA-256-PLUS with `tls-server-end-point` channel binding. Everything else
@@ -15,10 +17,9 @@ mod channel_binding;
 mod scram;
 
 use bytes::BytesMut;
-use postgres_protocol::authentication::sasl::ChannelBinding;
 
 pub use channel_binding::{tls_server_end_point, ChannelBindingMode, TlsBinding};
-pub use scram::ScramClient;
+pub use scram::{ClientNonce, ScramBinding, ScramClient};
 
 use crate::error::{Error, Result};
 use crate::protocol::backend::Authentication;
@@ -39,6 +40,8 @@ pub enum AuthMethod {
 pub struct Authenticator {
     user: String,
     password: Option<Vec<u8>>,
+    /// For the SCRAM exchange, if the server asks for one.
+    nonce: ClientNonce,
     scram: Option<ScramClient>,
     method: AuthMethod,
     binding_mode: ChannelBindingMode,
@@ -66,11 +69,14 @@ pub enum AuthStep {
 }
 
 impl Authenticator {
-    /// For a connection without TLS and the default `channel_binding=prefer`.
-    pub fn new(user: &str, password: Option<&str>) -> Authenticator {
+    /// For a connection without TLS and the default `channel_binding=prefer`. `nonce` is
+    /// the client nonce of a SCRAM exchange, if the server asks for one: fresh and
+    /// unpredictable for every connection attempt.
+    pub fn new(user: &str, password: Option<&str>, nonce: ClientNonce) -> Authenticator {
         Authenticator {
             user: user.to_owned(),
             password: password.map(|p| p.as_bytes().to_vec()),
+            nonce,
             scram: None,
             method: AuthMethod::Trust,
             binding_mode: ChannelBindingMode::default(),
@@ -153,7 +159,7 @@ impl Authenticator {
                 {
                     (
                         scram::MECHANISM_PLUS,
-                        ChannelBinding::tls_server_end_point(data.clone()),
+                        ScramBinding::TlsServerEndPoint(data.clone()),
                         AuthMethod::ScramSha256Plus,
                     )
                 } else if let (true, TlsBinding::Unavailable(why)) = (plus, &self.tls) {
@@ -176,17 +182,18 @@ impl Authenticator {
                     // does support it see that the offer was stripped.
                     (
                         scram::MECHANISM,
-                        ChannelBinding::unrequested(),
+                        ScramBinding::Unrequested,
                         AuthMethod::ScramSha256,
                     )
                 } else {
                     (
                         scram::MECHANISM,
-                        ChannelBinding::unsupported(),
+                        ScramBinding::Unsupported,
                         AuthMethod::ScramSha256,
                     )
                 };
-                let scram = ScramClient::with_binding(self.password("SCRAM-SHA-256")?, binding);
+                let password = self.password("SCRAM-SHA-256")?;
+                let scram = ScramClient::new(password, binding, self.nonce.clone());
                 frontend::sasl_initial_response(mechanism, scram.client_first(), dst)?;
                 self.scram = Some(scram);
                 self.method = method;
@@ -232,8 +239,12 @@ mod tests {
         Authentication::Sasl(mechs.iter().map(|m| m.to_string()).collect())
     }
 
+    fn nonce() -> ClientNonce {
+        ClientNonce::from_random([7; ClientNonce::RANDOM_BYTES])
+    }
+
     fn auth(mode: ChannelBindingMode, tls: TlsBinding) -> Authenticator {
-        Authenticator::new("alice", Some("pw")).channel_binding(mode, tls)
+        Authenticator::new("alice", Some("pw"), nonce()).channel_binding(mode, tls)
     }
 
     /// The mechanism and GS2 header of the SASLInitialResponse written.
@@ -365,7 +376,7 @@ mod tests {
             (Authentication::Md5Password { salt: [1, 2, 3, 4] }, "MD5"),
             (sasl(PLAIN), "SCRAM-SHA-256"),
         ] {
-            let mut a = Authenticator::new("alice", None);
+            let mut a = Authenticator::new("alice", None, nonce());
             let mut dst = BytesMut::new();
             let e = a.handle(req, &mut dst).unwrap_err();
             assert!(e.needs_password(), "{e:?}");
@@ -381,7 +392,7 @@ mod tests {
             assert!(dst.is_empty(), "something was sent");
         }
         // Other authentication failures, with or without a password, are not this one.
-        let mut a = Authenticator::new("alice", None);
+        let mut a = Authenticator::new("alice", None, nonce());
         let e = a
             .handle(Authentication::Sspi, &mut BytesMut::new())
             .unwrap_err();

@@ -22,7 +22,7 @@ use super::client::Client;
 use super::connection::Connection;
 use super::socket::{self, describe, host_failure, BoxTransport};
 use super::tls::{Negotiated, TlsConnector};
-use crate::auth::{Authenticator, TlsBinding};
+use crate::auth::{Authenticator, ClientNonce, TlsBinding};
 use crate::config::{ConnectParams, Host, HostParams, SslMode, TargetSessionAttrs};
 use crate::error::{Error, Report, Result};
 use crate::protocol::command;
@@ -222,7 +222,7 @@ async fn startup(
         options: p.options.clone(),
         replication,
     };
-    let auth = Authenticator::new(&p.user, h.password.as_deref())
+    let auth = Authenticator::new(&p.user, h.password.as_deref(), scram_nonce()?)
         .channel_binding(p.channel_binding, binding);
     let mut out = BytesMut::new();
     let mut startup = Startup::with_authenticator(&params, auth, &mut out)?;
@@ -306,4 +306,12 @@ async fn check_session(
             Err(host_failure(h, why))
         }
     }
+}
+
+/// A fresh SCRAM client nonce from the operating system's random number generator.
+fn scram_nonce() -> Result<ClientNonce> {
+    let mut bytes = [0; ClientNonce::RANDOM_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Auth(format!("could not generate a SCRAM nonce: {e}")))?;
+    Ok(ClientNonce::from_random(bytes))
 }

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use super::backend::BackendMessage;
 use super::frontend;
 use super::query::message_name;
-use crate::auth::{AuthMethod, AuthStep, Authenticator};
+use crate::auth::{AuthMethod, AuthStep, Authenticator, ClientNonce};
 use crate::error::{Error, Result};
 use crate::server_version::ServerVersion;
 
@@ -73,13 +73,15 @@ pub struct Startup {
 
 impl Startup {
     /// Writes the startup message into `dst` and returns the exchange (no TLS, default
-    /// channel binding).
+    /// channel binding; `nonce` for SCRAM, see [`Authenticator::new`]).
     pub fn new(
         params: &StartupParams,
         password: Option<&str>,
+        nonce: ClientNonce,
         dst: &mut BytesMut,
     ) -> Result<Startup> {
-        Startup::with_authenticator(params, Authenticator::new(&params.user, password), dst)
+        let auth = Authenticator::new(&params.user, password, nonce);
+        Startup::with_authenticator(params, auth, dst)
     }
 
     /// Like [`Startup::new`], authenticating with `auth` (which knows the password and

@@ -3,7 +3,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::{assert_protocol_err, complete, error_response, row, row_desc};
-use crate::auth::AuthMethod;
+use crate::auth::{AuthMethod, ClientNonce};
 use crate::error::{Error, Result};
 use crate::protocol::backend::{Authentication, BackendMessage};
 use crate::protocol::frontend::{self, FrontendMessage};
@@ -138,7 +138,8 @@ fn params() -> StartupParams {
 /// Starts a session and checks the startup message it wrote.
 fn start(password: Option<&str>) -> Startup {
     let mut dst = BytesMut::new();
-    let s = Startup::new(&params(), password, &mut dst).unwrap();
+    let nonce = ClientNonce::from_random([7; ClientNonce::RANDOM_BYTES]);
+    let s = Startup::new(&params(), password, nonce, &mut dst).unwrap();
     let msg = frontend::decode_startup(&mut dst).unwrap().unwrap();
     assert!(dst.is_empty());
     let kv = |k: &str, v: &str| (k.to_owned(), v.to_owned());

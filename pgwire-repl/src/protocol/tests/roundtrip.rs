@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
 use super::encode;
-use crate::auth::{Authenticator, ScramClient};
+use crate::auth::{Authenticator, ClientNonce, ScramBinding, ScramClient};
 use crate::error::DbError;
 use crate::lsn::{Lsn, WalSegmentSize};
 use crate::protocol::backend::{Authentication, BackendMessage, DataRow};
@@ -176,6 +176,10 @@ fn body_for(tags: &'static [u8]) -> impl Strategy<Value = Bytes> {
 }
 
 /// Splits every frame off `bytes`; stops at "need more" or an error.
+fn nonce() -> ClientNonce {
+    ClientNonce::from_random([7; ClientNonce::RANDOM_BYTES])
+}
+
 fn drain_frames(bytes: &[u8]) {
     let mut buf = BytesMut::from(bytes);
     while let Ok(Some(f)) = decode_frame(&mut buf) {
@@ -318,7 +322,7 @@ proptest! {
         first in bytes(120),
         last in bytes(120),
     ) {
-        let mut c = ScramClient::new(b"pw");
+        let mut c = ScramClient::new(b"pw", ScramBinding::Unsupported, nonce());
         let _ = c.server_first(&first);
         let _ = c.server_final(&last);
         prop_assert!(!c.is_finished());
@@ -334,7 +338,7 @@ proptest! {
     ) {
         // A server-first that extends our nonce, so the client gets to its final step.
         let started = || {
-            let mut c = ScramClient::new(b"pw");
+            let mut c = ScramClient::new(b"pw", ScramBinding::Unsupported, nonce());
             let nonce = std::str::from_utf8(c.client_first()).unwrap()["n,,n=,r=".len()..].to_owned();
             let first = format!("r={nonce}{suffix},s={salt},i={iterations}");
             let fin = c.server_first(first.as_bytes()).unwrap().to_vec();
@@ -357,7 +361,7 @@ proptest! {
         password in proptest::option::of("[^\0]{0,12}"),
         reqs in proptest::collection::vec(authentication(), 0..6),
     ) {
-        let mut a = Authenticator::new("alice", password.as_deref());
+        let mut a = Authenticator::new("alice", password.as_deref(), nonce());
         let mut dst = BytesMut::new();
         for r in reqs {
             if a.handle(r, &mut dst).is_err() {
@@ -375,7 +379,7 @@ proptest! {
     fn authenticator_keeps_going_after_errors(
         reqs in proptest::collection::vec(authentication(), 0..8),
     ) {
-        let mut a = Authenticator::new("alice", Some("pw"));
+        let mut a = Authenticator::new("alice", Some("pw"), nonce());
         let mut dst = BytesMut::new();
         for r in reqs {
             let _ = a.handle(r, &mut dst);
