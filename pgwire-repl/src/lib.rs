@@ -20,7 +20,8 @@
 //!   the read buffer, the field reader, the write helpers), backend, frontend and
 //!   replication messages, command texts and result parsing, and the state machines for
 //!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
-//! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256).
+//! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256 and -PLUS; the
+//!   SCRAM client nonce is an argument).
 //! - [`config`]: libpq-style configuration — conninfo strings, URIs, `PG*` variables, the
 //!   password file — parsed without I/O and resolved to [`config::ConnectParams`] with
 //!   libpq's defaults (which read the environment and files, with the standard library).
