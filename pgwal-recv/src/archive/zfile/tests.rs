@@ -3,20 +3,6 @@ use std::process::Command;
 
 const METHODS: [Method; 3] = [Method::Gzip, Method::Lz4, Method::Zstd];
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(tempfile::TempDir);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        TempDir(
-            tempfile::Builder::new()
-                .prefix(&format!("pgwal-recv-zfile-{tag}-"))
-                .tempdir()
-                .unwrap(),
-        )
-    }
-}
-
 /// WAL-like data: runs of pseudo-random bytes, zeros and repeats, so every compressor
 /// does real work and none of it is trivial.
 fn sample(len: usize) -> Vec<u8> {
@@ -73,10 +59,10 @@ fn write_file(path: &Path, spec: CompressSpec, data: &[u8]) {
 
 #[test]
 fn round_trip_every_method() {
-    let dir = TempDir::new("rt");
+    let dir = tempfile::tempdir().unwrap();
     let data = sample(3 << 20);
     for m in METHODS {
-        let path = dir.0.path().join(format!("seg{}", m.suffix()));
+        let path = dir.path().join(format!("seg{}", m.suffix()));
         write_file(&path, spec(m), &data);
         let back = decompress_file(&path, m).unwrap();
         assert!(back == data, "{m:?} round trip differs");
@@ -88,7 +74,7 @@ fn round_trip_every_method() {
 
 #[test]
 fn levels_round_trip() {
-    let dir = TempDir::new("lvl");
+    let dir = tempfile::tempdir().unwrap();
     let data = sample(300_000);
     for (m, level) in [
         (Method::Gzip, 1),
@@ -98,7 +84,7 @@ fn levels_round_trip() {
         (Method::Zstd, 1),
         (Method::Zstd, 19),
     ] {
-        let path = dir.0.path().join(format!("l{level}{}", m.suffix()));
+        let path = dir.path().join(format!("l{level}{}", m.suffix()));
         let s = CompressSpec {
             method: m,
             level: Some(level),
@@ -110,8 +96,8 @@ fn levels_round_trip() {
 
 #[test]
 fn refuses_none_and_bad_levels() {
-    let dir = TempDir::new("bad");
-    let f = || File::create(dir.0.path().join("x")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let f = || File::create(dir.path().join("x")).unwrap();
     assert!(Encoder::new(spec(Method::None), f()).is_err());
     for (m, level) in [(Method::Gzip, 10), (Method::Lz4, 13), (Method::Zstd, 23)] {
         let s = CompressSpec {
@@ -138,10 +124,10 @@ fn readable_prefix(r: &mut dyn Read) -> Vec<u8> {
 
 #[test]
 fn flush_makes_everything_so_far_readable() {
-    let dir = TempDir::new("flush");
+    let dir = tempfile::tempdir().unwrap();
     let data = sample(1 << 20);
     for m in METHODS {
-        let path = dir.0.path().join(format!("f{}", m.suffix()));
+        let path = dir.path().join(format!("f{}", m.suffix()));
         let mut enc = Encoder::new(spec(m), File::create(&path).unwrap()).unwrap();
         for cut in [1usize, 100_000, 654_321, 1 << 20] {
             let done = enc.uncompressed_len() as usize;
@@ -171,14 +157,14 @@ fn flush_makes_everything_so_far_readable() {
 
 #[test]
 fn frame_headers_match_postgresql_preferences() {
-    let dir = TempDir::new("hdr");
-    let lz = dir.0.path().join("h.lz4");
+    let dir = tempfile::tempdir().unwrap();
+    let lz = dir.path().join("h.lz4");
     write_file(&lz, spec(Method::Lz4), b"abc");
     let b = std::fs::read(&lz).unwrap();
     // Magic; FLG 0x40: version 01, linked blocks, no block checksum, no content size,
     // no content checksum; BD 0x40: 64 KiB blocks. LZ4F's defaults, as pg_receivewal has.
     assert_eq!(b[..6], [0x04, 0x22, 0x4D, 0x18, 0x40, 0x40]);
-    let zs = dir.0.path().join("h.zst");
+    let zs = dir.path().join("h.zst");
     write_file(&zs, spec(Method::Zstd), b"abc");
     let b = std::fs::read(&zs).unwrap();
     assert_eq!(b[..4], [0x28, 0xB5, 0x2F, 0xFD]);
@@ -187,9 +173,9 @@ fn frame_headers_match_postgresql_preferences() {
 
 #[test]
 fn empty_stream_is_valid() {
-    let dir = TempDir::new("empty");
+    let dir = tempfile::tempdir().unwrap();
     for m in METHODS {
-        let path = dir.0.path().join(format!("e{}", m.suffix()));
+        let path = dir.path().join(format!("e{}", m.suffix()));
         Encoder::new(spec(m), File::create(&path).unwrap())
             .unwrap()
             .finish()
@@ -210,7 +196,7 @@ fn system_test(tool: &str, path: &Path) -> Option<bool> {
 
 #[test]
 fn system_tools_accept_finished_files() {
-    let dir = TempDir::new("tools");
+    let dir = tempfile::tempdir().unwrap();
     let data = sample(3 << 20);
     for (m, tool) in [
         (Method::Gzip, "gzip"),
@@ -218,7 +204,6 @@ fn system_tools_accept_finished_files() {
         (Method::Zstd, "zstd"),
     ] {
         let path = dir
-            .0
             .path()
             .join(format!("000000010000000000000001{}", m.suffix()));
         write_file(&path, spec(m), &data);
@@ -227,7 +212,7 @@ fn system_tools_accept_finished_files() {
             Some(ok) => assert!(ok, "`{tool} -t` rejected our {m:?} file"),
         }
         // And an unfinished one is rejected by the same tool: the check can fail.
-        let cut = dir.0.path().join(format!("cut{}", m.suffix()));
+        let cut = dir.path().join(format!("cut{}", m.suffix()));
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
         if let Some(ok) = system_test(tool, &cut) {
@@ -238,13 +223,13 @@ fn system_tools_accept_finished_files() {
 
 #[test]
 fn corrupt_or_truncated_is_invalid_data() {
-    let dir = TempDir::new("corrupt");
+    let dir = tempfile::tempdir().unwrap();
     let data = sample(200_000);
     for m in METHODS {
-        let good = dir.0.path().join(format!("good{}", m.suffix()));
+        let good = dir.path().join(format!("good{}", m.suffix()));
         write_file(&good, spec(m), &data);
         let bytes = std::fs::read(&good).unwrap();
-        let bad = dir.0.path().join(format!("bad{}", m.suffix()));
+        let bad = dir.path().join(format!("bad{}", m.suffix()));
         let mut flipped = bytes.clone();
         let mid = flipped.len() / 2;
         flipped[mid] ^= 0x55;
@@ -288,9 +273,9 @@ fn corrupt_or_truncated_is_invalid_data() {
 #[test]
 fn read_errors_are_not_reported_as_corruption() {
     // A directory opens but cannot be read (EISDIR): the file's own error, not InvalidData.
-    let dir = TempDir::new("eisdir");
+    let dir = tempfile::tempdir().unwrap();
     for m in [Method::Lz4, Method::Zstd] {
-        let e = uncompressed_size(dir.0.path(), m).unwrap_err();
+        let e = uncompressed_size(dir.path(), m).unwrap_err();
         assert_ne!(e.kind(), io::ErrorKind::InvalidData, "{m:?}: {e}");
         assert_eq!(e.raw_os_error(), Some(21), "{m:?}: {e}");
     }
@@ -298,8 +283,8 @@ fn read_errors_are_not_reported_as_corruption() {
 
 #[test]
 fn gzip_size_is_the_isize_trailer() {
-    let dir = TempDir::new("isize");
-    let path = dir.0.path().join("x.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.gz");
     write_file(&path, spec(Method::Gzip), &sample(100_000));
     // Only the trailer is read, as pg_receivewal does: a damaged body is not noticed...
     let mut bytes = std::fs::read(&path).unwrap();
@@ -315,7 +300,7 @@ fn gzip_size_is_the_isize_trailer() {
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
     }
     assert_eq!(
-        uncompressed_size(&dir.0.path().join("missing.gz"), Method::Gzip)
+        uncompressed_size(&dir.path().join("missing.gz"), Method::Gzip)
             .unwrap_err()
             .kind(),
         io::ErrorKind::NotFound
@@ -324,10 +309,10 @@ fn gzip_size_is_the_isize_trailer() {
 
 #[test]
 fn limited_size_stops_early() {
-    let dir = TempDir::new("limit");
+    let dir = tempfile::tempdir().unwrap();
     let data = sample(2 << 20);
     for m in [Method::Lz4, Method::Zstd] {
-        let path = dir.0.path().join(format!("x{}", m.suffix()));
+        let path = dir.path().join(format!("x{}", m.suffix()));
         write_file(&path, spec(m), &data);
         let n = uncompressed_size_limited(&path, m, 100_000).unwrap();
         assert!(n > 100_000 && n < data.len() as u64, "{m:?}: {n}");
@@ -338,12 +323,12 @@ fn limited_size_stops_early() {
 
 #[test]
 fn concatenated_streams_count_whole() {
-    let dir = TempDir::new("concat");
+    let dir = tempfile::tempdir().unwrap();
     let a = sample(70_000);
     let b = sample(50_000);
     for m in METHODS {
-        let pa = dir.0.path().join(format!("a{}", m.suffix()));
-        let pb = dir.0.path().join(format!("b{}", m.suffix()));
+        let pa = dir.path().join(format!("a{}", m.suffix()));
+        let pb = dir.path().join(format!("b{}", m.suffix()));
         write_file(&pa, spec(m), &a);
         write_file(&pb, spec(m), &b);
         let both = [std::fs::read(&pa).unwrap(), std::fs::read(&pb).unwrap()].concat();

@@ -147,6 +147,20 @@ async fn within<F: Future>(f: F) -> F::Output {
         .expect("timed out: something owed was lost")
 }
 
+/// Stops the stream as a client does; the server ends its COPY; the stream ends `Stopped`.
+async fn stop(mut s: ReplicationStream<'_>, server: &mut Server) {
+    let (end, ()) =
+        within(async { tokio::join!(s.stop(), server.end_copy_after_client_stop()) }).await;
+    assert!(matches!(end.unwrap(), StreamEnd::Stopped { .. }));
+}
+
+/// Closes the client, which the server sees as Terminate: the connection was still in step.
+async fn close(client: Client, server: &mut Server) {
+    let (closed, m) = within(async { tokio::join!(client.close(), server.recv()) }).await;
+    closed.unwrap();
+    assert_eq!(m, FrontendMessage::Terminate);
+}
+
 /// Polls a fresh `recv` once, expects it to wait, and drops it.
 async fn cancel_recv(s: &mut ReplicationStream<'_>) {
     let recv = pin!(s.recv());
@@ -211,13 +225,8 @@ async fn keepalive_and_its_reply_survive_a_recv_cancelled_at_the_write() {
     let (ev, reply) = within(async { tokio::join!(s.recv(), server.recv()) }).await;
     assert_eq!(ev.unwrap(), StreamEvent::Keepalive(k));
     assert!(!status_update(reply).reply_requested);
-    let (end, ()) =
-        within(async { tokio::join!(s.stop(), server.end_copy_after_client_stop()) }).await;
-    assert!(matches!(end.unwrap(), StreamEnd::Stopped { .. }));
-    drop(s);
-    let (closed, m) = within(async { tokio::join!(client.close(), server.recv()) }).await;
-    closed.unwrap();
-    assert_eq!(m, FrontendMessage::Terminate);
+    stop(s, &mut server).await;
+    close(client, &mut server).await;
 }
 
 /// `recv` is cancelled while it waits for the socket, which a sender's status update holds
@@ -248,13 +257,8 @@ async fn keepalive_and_its_reply_survive_a_recv_cancelled_while_a_sender_writes(
         (Lsn(10), Lsn(9), Lsn(8))
     );
     assert!(!status_update(second).reply_requested, "then the reply");
-    let (end, ()) =
-        within(async { tokio::join!(s.stop(), server.end_copy_after_client_stop()) }).await;
-    assert!(matches!(end.unwrap(), StreamEnd::Stopped { .. }));
-    drop(s);
-    let (closed, m) = within(async { tokio::join!(client.close(), server.recv()) }).await;
-    closed.unwrap();
-    assert_eq!(m, FrontendMessage::Terminate);
+    stop(s, &mut server).await;
+    close(client, &mut server).await;
 }
 
 /// A sender sends what a cancelled `recv` owes before saying the stream is closed to it.
