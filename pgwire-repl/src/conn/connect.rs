@@ -21,7 +21,7 @@ use bytes::BytesMut;
 use super::client::Client;
 use super::connection::Connection;
 use super::socket::{self, describe, host_failure, BoxTransport};
-use super::tls::{Negotiated, TlsConnector};
+use super::tls::{ssl_request, Negotiated, TlsConnector};
 use crate::auth::{Authenticator, ClientNonce, TlsBinding};
 use crate::config::{ConnectParams, Host, HostParams, SslMode, TargetSessionAttrs};
 use crate::error::{Error, Report, Result};
@@ -141,21 +141,21 @@ async fn attempt(
             SslMode::Disable => plaintext(p, h, name, replication).await?,
             SslMode::Allow => match plaintext(p, h, name, replication).await {
                 Err(e) if retry_other_encryption(&e) => {
-                    encrypted(p, h, name, replication, connector(p, tls)?, false).await?
+                    encrypted(p, h, name, replication, tls, false).await?
                 }
                 r => r?,
             },
-            SslMode::Prefer => encrypted(p, h, name, replication, connector(p, tls)?, true).await?,
+            SslMode::Prefer => encrypted(p, h, name, replication, tls, true).await?,
             SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-                encrypted(p, h, name, replication, connector(p, tls)?, false).await?
+                encrypted(p, h, name, replication, tls, false).await?
             }
         },
     };
     check_session(conn, h, replication, target).await
 }
 
-/// The TLS client, built on first use: its errors (unreadable files) matter only when TLS
-/// is attempted, as in libpq.
+/// The TLS client, built on first use, once a server has agreed to TLS: its errors
+/// (unreadable files) matter only then, as in libpq.
 fn connector<'a>(p: &ConnectParams, tls: &'a mut Option<TlsConnector>) -> Result<&'a TlsConnector> {
     if tls.is_none() {
         *tls = Some(TlsConnector::new(p)?);
@@ -181,11 +181,15 @@ async fn encrypted(
     h: &HostParams,
     name: &str,
     replication: bool,
-    tls: &TlsConnector,
+    tls: &mut Option<TlsConnector>,
     fallback: bool,
 ) -> Result<Connection> {
     let tcp = socket::connect_tcp(h, name).await?;
-    match tls.negotiate(tcp, h, name).await? {
+    let negotiated = match ssl_request(tcp, h, p.tls.negotiation).await? {
+        Ok(tcp) => connector(p, tls)?.handshake(tcp, h, name).await?,
+        Err(turned_down) => turned_down,
+    };
+    match negotiated {
         Negotiated::Tls(t, binding) => match startup(p, h, t, binding, replication).await {
             Err(e) if fallback && retry_other_encryption(&e) => {
                 plaintext(p, h, name, replication).await

@@ -96,35 +96,15 @@ impl TlsConnector {
         })
     }
 
-    /// Negotiates TLS with the server at the other end of `tcp`, `host` being the name
+    /// The TLS handshake with the server at the other end of `tcp` (after it answered `S`
+    /// to the SSLRequest, or at once with `sslnegotiation=direct`), `host` being the name
     /// the certificate must carry for verify-full (and sent as SNI).
-    pub(crate) async fn negotiate(
+    pub(crate) async fn handshake(
         &self,
-        mut tcp: TcpStream,
+        tcp: TcpStream,
         h: &HostParams,
         host: &str,
     ) -> Result<Negotiated> {
-        if self.negotiation == SslNegotiation::Postgres {
-            let mut request = bytes::BytesMut::with_capacity(8);
-            frontend::ssl_request(&mut request);
-            let fail = |e| Error::io(format!("{} failed", describe(h)), e);
-            tcp.write_all(&request).await.map_err(fail)?;
-            // Exactly one byte: anything after it belongs to the TLS handshake, so a
-            // man in the middle cannot slip plaintext in ahead of it (CVE-2021-23222).
-            let mut answer = [0u8; 1];
-            tcp.read_exact(&mut answer).await.map_err(fail)?;
-            match answer[0] {
-                b'S' => {}
-                b'N' => return Ok(Negotiated::Declined(tcp)),
-                b'E' => return Ok(Negotiated::Refused),
-                other => {
-                    return Err(Error::protocol(format!(
-                        "received invalid response to SSL negotiation: '{}'",
-                        other.escape_ascii()
-                    )))
-                }
-            }
-        }
         let name = server_name(host);
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
         match connector.connect(name, tcp).await {
@@ -154,6 +134,37 @@ impl TlsConnector {
                 e,
             ))),
         }
+    }
+}
+
+/// Sends the SSLRequest (unless `negotiation` is direct, which starts with the handshake)
+/// and reads the server's answer: the stream back when TLS may start, or how it was turned
+/// down. The TLS configuration is built only after this, as libpq reads its certificate
+/// files only once the server has agreed (a file it could not read is no error until then).
+pub(crate) async fn ssl_request(
+    mut tcp: TcpStream,
+    h: &HostParams,
+    negotiation: SslNegotiation,
+) -> Result<std::result::Result<TcpStream, Negotiated>> {
+    if negotiation == SslNegotiation::Direct {
+        return Ok(Ok(tcp));
+    }
+    let mut request = bytes::BytesMut::with_capacity(8);
+    frontend::ssl_request(&mut request);
+    let fail = |e| Error::io(format!("{} failed", describe(h)), e);
+    tcp.write_all(&request).await.map_err(fail)?;
+    // Exactly one byte: anything after it belongs to the TLS handshake, so a man in the
+    // middle cannot slip plaintext in ahead of it (CVE-2021-23222).
+    let mut answer = [0u8; 1];
+    tcp.read_exact(&mut answer).await.map_err(fail)?;
+    match answer[0] {
+        b'S' => Ok(Ok(tcp)),
+        b'N' => Ok(Err(Negotiated::Declined(tcp))),
+        b'E' => Ok(Err(Negotiated::Refused)),
+        other => Err(Error::protocol(format!(
+            "received invalid response to SSL negotiation: '{}'",
+            other.escape_ascii()
+        ))),
     }
 }
 

@@ -340,6 +340,22 @@ async fn server_without_tls() {
         text.contains("server does not support SSL, but SSL was required"),
         "{text}"
     );
+    // Certificate files are read only once a server agrees to TLS, as in libpq: one that
+    // cannot be read (here a directory) is no error with a server that declines.
+    let dir = tempfile::tempdir().unwrap();
+    let unreadable = format!(
+        "sslcert={0} sslkey={0}/key sslrootcert={0}",
+        dir.path().display()
+    );
+    for mode in ["prefer", "allow"] {
+        let c = connect(&scram(&pg, &format!("sslmode={mode} {unreadable}"))).await;
+        assert!(!uses_tls(&pg, &c));
+    }
+    let (_, text) = fails(&scram(&pg, &format!("sslmode=require {unreadable}")), None).await;
+    assert!(
+        text.contains("server does not support SSL, but SSL was required"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

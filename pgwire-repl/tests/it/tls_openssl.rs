@@ -72,16 +72,32 @@ async fn openssl_client_certificates_authenticate() {
     assert!(text.contains("not valid for name"), "{text}");
 }
 
-/// A TCP port nothing listens on: reaching the network would fail with "connection refused"
-/// rather than the error expected.
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// A port where something answers the SSLRequest with `S` and then waits: the client reads
+/// its certificate files only once a server has agreed to TLS (as libpq does), so that is
+/// where a bad file must fail it, before any handshake byte.
+async fn agrees_to_tls() -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 8];
+                if sock.read_exact(&mut request).await.is_ok() {
+                    let _ = sock.write_all(b"S").await;
+                    let mut rest = Vec::new();
+                    let _ = sock.read_to_end(&mut rest).await;
+                    assert!(rest.is_empty(), "a handshake began: {} bytes", rest.len());
+                }
+            });
+        }
+    });
+    port
 }
 
-/// Fails before the network with a configuration error; returns its text.
+/// Fails once the server agrees to TLS, with a configuration error; returns its text.
 async fn fails_to_load(cert: &Path, key: &Path, ca: &Path, key_pems: &[String]) -> String {
-    let cfg = cert_config(closed_port(), ca, cert, key);
+    let cfg = cert_config(agrees_to_tls().await, ca, cert, key);
     let (e, text) = fails_keeping_keys(&cfg, key_pems).await;
     assert!(matches!(e, Error::Config(_)), "{text}");
     text
@@ -89,7 +105,7 @@ async fn fails_to_load(cert: &Path, key: &Path, ca: &Path, key_pems: &[String]) 
 
 #[tokio::test]
 async fn unusable_client_certificate_files() {
-    // No server reads these files: the client fails before it connects.
+    // No server reads these files: the client fails as soon as TLS is agreed.
     let dir = tempfile::Builder::new()
         .prefix("pgwire-repl-openssl-")
         .tempdir()
