@@ -49,6 +49,7 @@
 //! - `bin`: [`PgBin`], finding programs and the major version
 //! - `os_user`: [`OsUser`], dropping root privileges
 //! - `tempdir`: private temporary directories and the cleanup watchdog
+//! - `skip`: [`skip`], a test that cannot run here fails unless `PGWIRE_REPL_ALLOW_SKIP=1`
 //! - `process`, `conninfo`, `wait`, `error`: small helpers
 //!
 //! # Example
@@ -81,6 +82,7 @@ pub mod pki;
 mod process;
 pub mod pypi;
 pub mod roles;
+mod skip;
 mod sql;
 mod ssl;
 mod standby;
@@ -97,6 +99,7 @@ pub use npm::{MAJORS, PACKAGE as NPM_PACKAGE};
 pub use options::Options;
 pub use os_user::{is_root, OsUser, CREATED_OS_USER};
 pub use roles::{quote_ident, quote_literal, Role};
+pub use skip::{skip, skips_allowed, ALLOW_SKIP_VAR};
 pub use standby::CloneMethod;
 pub use wait::wait_for;
 pub use wal::WAL_TABLE;

@@ -71,14 +71,14 @@ fn check_archive(pg: &testenv::Cluster, dir: &Path, when: &str) -> Vec<String> {
 
 #[test]
 fn disk_full_then_space_returns() {
-    if !starts_at_the_slot("disk_full_then_space_returns") {
+    if !starts_at_the_slot() {
         return;
     }
     let dir = TempDir::new("diskfull");
     let fs = match Tmpfs::mount(dir.path(), "5m") {
         Ok(fs) => fs,
         Err(e) => {
-            eprintln!("SKIPPED disk_full_then_space_returns: cannot mount a tmpfs: {e}");
+            testenv::skip(format_args!("cannot mount a tmpfs: {e}"));
             return;
         }
     };

@@ -46,7 +46,7 @@ fn modes_with(group_access: bool) -> Vec<(String, u32)> {
 
 #[test]
 fn files_follow_the_data_directory_mode() {
-    if !starts_at_the_slot("files_follow_the_data_directory_mode") {
+    if !starts_at_the_slot() {
         return;
     }
     for (name, mode) in modes_with(false) {
