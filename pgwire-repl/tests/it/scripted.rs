@@ -1,6 +1,14 @@
 //! Tests against the scripted walsender, for what a real server will not do on demand: the
 //! no-COPY end-of-timeline answer, and observing exactly what the client sends while it waits
 //! (malformed input is in `scripted_hostile`).
+//!
+//! Client and server share the test's runtime, so the tests that sleep or wait with a time
+//! limit run on tokio's paused clock (`start_paused`): time moves only when every task is
+//! waiting, straight to the next timer, so a limit fires only when nothing else can happen
+//! and a sleep ends only when the others wait. The tests of the stream's own timers
+//! (periodic updates, the receive timeout) cannot: the stream reads `std::time::Instant`,
+//! which a paused clock does not stop, so they run on real time, with lower bounds that hold
+//! on any machine and margins of seconds against a stalled one.
 
 use std::time::Duration;
 
@@ -104,7 +112,7 @@ async fn read_replication_slot_is_not_sent_to_an_old_server() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn start_at_the_end_of_a_historic_timeline_without_copy() {
     let (config, server) = serve("15.4", |mut p| async move {
         let q = p.expect_query().await;
@@ -117,6 +125,13 @@ async fn start_at_the_end_of_a_historic_timeline_without_copy() {
         )
         .await;
         assert_eq!(p.expect_query().await, "IDENTIFY_SYSTEM");
+        p.result(
+            &["systemid", "timeline", "xlogpos", "dbname"],
+            &[&[Some("1"), Some("2"), Some("0/5000100"), None]],
+            "IDENTIFY_SYSTEM",
+        )
+        .await;
+        assert_eq!(p.recv().await, Some(FrontendMessage::Terminate));
     })
     .await;
     let mut c = streaming_client(&config).await;
@@ -134,7 +149,12 @@ async fn start_at_the_end_of_a_historic_timeline_without_copy() {
     );
     drop(s);
     // The connection takes the next command.
-    let _ = tokio::time::timeout(Duration::from_millis(200), c.identify_system()).await;
+    let sys = c.identify_system().await.unwrap();
+    assert_eq!(
+        (sys.timeline, sys.xlogpos),
+        (TimelineId(2), Lsn(0x500_0100))
+    );
+    c.close().await.unwrap();
     server.await.unwrap();
 }
 
@@ -177,7 +197,7 @@ async fn end_of_timeline_after_streaming() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn status_goes_out_while_recv_is_pending() {
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
@@ -199,6 +219,8 @@ async fn status_goes_out_while_recv_is_pending() {
     let mut s = quiet_stream(&mut c).await;
     let sender = s.sender();
     let side = tokio::spawn(async move {
+        // On the paused clock this sleep ends only when every task waits: `recv` below has
+        // started and is waiting for the socket.
         tokio::time::sleep(Duration::from_millis(100)).await;
         sender.set_positions(Lsn(10), Lsn(9), Lsn(8));
         sender.send_status(true).await.unwrap();
@@ -254,17 +276,24 @@ async fn periodic_status_without_being_asked() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn keepalive_asking_for_a_reply_is_answered_at_once() {
     // No periodic updates and no receive timeout: the stream sends nothing of its own
-    // accord, so every status update the server sees is a reply.
+    // accord, so every status update the server sees is a reply, and on the paused clock
+    // "at once" means before any time passes.
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
+        let sent = tokio::time::Instant::now();
         p.keepalive(0x100_0000, false).await;
         p.keepalive(0x100_0000, true).await;
         let StandbyMessage::StatusUpdate(u) = p.standby_message().await else {
             panic!("expected a status update")
         };
+        assert_eq!(
+            sent.elapsed(),
+            Duration::ZERO,
+            "the reply waited for a timer"
+        );
         assert_eq!((u.write, u.flush, u.apply), (Lsn(30), Lsn(20), Lsn(10)));
         assert!(!u.reply_requested);
         // One reply: the keepalive that did not ask got none. Next, the client hangs up.
@@ -310,10 +339,13 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
     })
     .await;
     let mut c = streaming_client(&config).await;
-    let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
+    // Before the stream starts, so before it takes the time its silence counts from: the
+    // timeout cannot come sooner than 600 ms after this, however slow the machine.
     let began = std::time::Instant::now();
+    let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
     expect_receive_timeout(&mut s).await;
-    assert!(began.elapsed() >= Duration::from_millis(550));
+    let waited = began.elapsed();
+    assert!(waited >= Duration::from_millis(600), "{waited:?}");
     drop(s);
     // The connection is unusable after a timeout.
     assert!(c.identify_system().await.unwrap_err().is_closed());
@@ -323,33 +355,38 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
 
 #[tokio::test]
 async fn receive_timeout_counts_from_the_last_message() {
-    // Keepalives every 250 ms for 1.5 s keep a 600 ms receive timeout from firing (the one
+    // Keepalives every 250 ms for 2.5 s keep a 2 s receive timeout from firing (the one
     // timer kept across receives fires early and is re-armed); after the last one, silence,
-    // and the timeout comes about 600 ms later.
+    // and the timeout comes 2 s after it at the earliest, within expect_receive_timeout's
+    // 5 s at the latest. A machine would have to stall for 1.75 s to fire it early.
+    let (last_tx, last_rx) = tokio::sync::oneshot::channel();
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
-        for _ in 0..6 {
+        for _ in 0..9 {
             tokio::time::sleep(Duration::from_millis(250)).await;
             p.keepalive(0x100_0000, false).await;
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Taken before the client can have the last keepalive.
+        last_tx.send(std::time::Instant::now()).unwrap();
+        p.keepalive(0x100_0000, false).await;
         // Read (the client's pings) until the client hangs up.
         while p.recv().await.is_some() {}
     })
     .await;
     let mut c = streaming_client(&config).await;
-    let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
-    for _ in 0..6 {
+    let mut s = stream_with_receive_timeout(&mut c, Duration::from_secs(2)).await;
+    for _ in 0..10 {
         let ev = tokio::time::timeout(Duration::from_secs(5), s.recv())
             .await
             .unwrap()
             .unwrap();
         assert!(matches!(ev, StreamEvent::Keepalive(_)), "{ev:?}");
     }
-    let last = std::time::Instant::now();
     expect_receive_timeout(&mut s).await;
-    let waited = last.elapsed();
+    let waited = last_rx.await.unwrap().elapsed();
     assert!(
-        waited >= Duration::from_millis(550) && waited < Duration::from_millis(2000),
+        waited >= Duration::from_secs(2),
         "timed out {waited:?} after the last message"
     );
     drop(s);
@@ -362,8 +399,11 @@ async fn message_ready_now_counts_what_the_socket_holds() {
     // The second XLogData reaches the socket while the client is busy (its thread blocked,
     // so the runtime never looks at the socket): it is in neither the read buffer nor the
     // runtime's idea of what is readable, and message_ready_now must still take it in.
-    // The scripted server runs on its own thread for that.
-    let (tx, rx) = std::sync::mpsc::channel();
+    // The scripted server runs on its own thread for that, and sends the second message
+    // when the test says so, telling it once written.
+    let (config_tx, config_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let (written_tx, written_rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -373,28 +413,42 @@ async fn message_ready_now_counts_what_the_socket_holds() {
             let (config, task) = serve("15.4", |mut p| async move {
                 p.start_copy().await;
                 p.xlogdata(0x100_0000, b"abc").await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                go_rx.await.unwrap();
                 p.xlogdata(0x100_0003, b"def").await;
+                written_tx.send(()).unwrap();
                 while p.recv().await.is_some() {}
             })
             .await;
-            tx.send(config).unwrap();
+            config_tx.send(config).unwrap();
             task.await.unwrap();
         })
     });
-    let config = rx.recv().unwrap();
+    let config = config_rx.recv().unwrap();
     let mut c = streaming_client(&config).await;
     let mut s = quiet_stream(&mut c).await;
     let first = s.recv().await.unwrap();
     assert!(matches!(&first, StreamEvent::XLogData(x) if &x.data[..] == b"abc"));
     assert!(!s.has_buffered_message());
-    assert!(!s.message_ready_now().await, "nothing has arrived yet");
-    // Busy, not waiting: the runtime does not run meanwhile.
-    std::thread::sleep(Duration::from_millis(600));
+    assert!(!s.message_ready_now().await, "nothing has been sent yet");
+    // Busy, not waiting: the runtime does not run while this thread waits for the server.
+    go_tx.send(()).unwrap();
+    written_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the server wrote the second message");
     assert!(!s.has_buffered_message(), "not read yet");
-    assert!(s.message_ready_now().await);
+    // Written is not yet in our socket's queue only if the kernel delivers it late: ask
+    // again until it has (each call yields to the runtime once, then reads what is there).
+    let began = std::time::Instant::now();
+    while !s.message_ready_now().await {
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the second message never showed up"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(s.has_buffered_message());
-    let second = tokio::time::timeout(Duration::from_millis(50), s.recv())
+    // Buffered, so no wait: a zero time limit is enough.
+    let second = tokio::time::timeout(Duration::ZERO, s.recv())
         .await
         .expect("buffered, so no wait")
         .unwrap();
@@ -479,7 +533,7 @@ async fn client_stop_drains_to_the_servers_copy_done() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn connect_timeout_bounds_a_server_that_never_answers() {
     // Accepts the connection, reads the startup message, and says nothing.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -493,13 +547,15 @@ async fn connect_timeout_bounds_a_server_that_never_answers() {
         "host=127.0.0.1 port={port} user=x connect_timeout=2"
     ))
     .unwrap();
-    let began = std::time::Instant::now();
+    // The paused clock moves only once client and server both wait, straight to the
+    // attempt's deadline: exactly connect_timeout later.
+    let began = tokio::time::Instant::now();
     let err = tokio::time::timeout(Duration::from_secs(10), Client::connect(&config))
         .await
         .expect("connect_timeout did not fire")
         .unwrap_err();
     assert!(matches!(err, Error::Timeout(_)), "{err:?}");
-    assert!(began.elapsed() >= Duration::from_millis(1900));
+    assert_eq!(began.elapsed(), Duration::from_secs(2));
     assert!(err.to_string().contains(&format!("port {port}")), "{err}");
     server.abort();
 }
@@ -510,6 +566,7 @@ async fn negotiate_protocol_version_is_accepted() {
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
         let (sock, _) = listener.accept().await.unwrap();
+        sock.set_nodelay(true).unwrap();
         let mut p = Peer {
             sock,
             rbuf: BytesMut::new(),

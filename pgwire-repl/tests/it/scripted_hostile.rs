@@ -1,6 +1,9 @@
 //! The scripted walsender sends what no real server would: truncated and malformed frames,
 //! oversized and negative lengths, unexpected message types. Each is a clean error, never a
 //! panic or an allocation the length asked for.
+//!
+//! On tokio's paused clock: the streams here have no timers, so the clock moves only when
+//! client and server are both stuck, and the 5 s limits fire then and only then.
 
 use std::time::Duration;
 
@@ -46,7 +49,7 @@ fn frame(tag: u8, body: &[u8]) -> Vec<u8> {
     b
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn truncated_frame_then_close() {
     let mut whole = BytesMut::new();
     XLogData {
@@ -61,7 +64,7 @@ async fn truncated_frame_then_close() {
     assert!(err.to_string().contains("middle of a message"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn oversized_length_is_refused_without_allocating() {
     let mut b = vec![b'd'];
     b.extend_from_slice(&i32::MAX.to_be_bytes());
@@ -71,7 +74,7 @@ async fn oversized_length_is_refused_without_allocating() {
     assert!(err.to_string().contains("more than the"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn negative_length_is_refused() {
     let mut b = vec![b'd'];
     b.extend_from_slice(&(-5i32).to_be_bytes());
@@ -79,7 +82,7 @@ async fn negative_length_is_refused() {
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn malformed_replication_messages() {
     // A keepalive one byte short, one byte long; an XLogData header cut short; an unknown
     // replication message type; an unknown backend message type; a stray DataRow.
@@ -105,7 +108,7 @@ async fn malformed_replication_messages() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn xlogdata_past_the_end_of_the_lsn_space() {
     let mut body = vec![b'w'];
     body.extend_from_slice(&(u64::MAX - 1).to_be_bytes());
@@ -116,7 +119,7 @@ async fn xlogdata_past_the_end_of_the_lsn_space() {
     assert!(err.to_string().contains("past the end of WAL"), "{err}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unexpected_message_during_a_command() {
     let (config, server) = serve("15.4", |mut p| async move {
         p.expect_query().await;

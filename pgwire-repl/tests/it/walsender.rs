@@ -129,6 +129,10 @@ where
     let version = server_version.to_owned();
     let task = tokio::spawn(async move {
         let (sock, _) = listener.accept().await.unwrap();
+        // As a walsender does (and the client): without it, Nagle's algorithm holds a small
+        // write back until the client's delayed ACK of the one before, 40 ms later, and on
+        // a paused clock the tests' time limits would fire meanwhile.
+        sock.set_nodelay(true).unwrap();
         let mut peer = Peer {
             sock,
             rbuf: BytesMut::new(),
