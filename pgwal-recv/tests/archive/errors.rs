@@ -70,7 +70,13 @@ fn connection_and_server_errors() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // It holds the lock once its pid is in the lock file (written after the lock is taken).
+    let lock_file = dir.path().join(".pgwal-recv.lock");
+    let pid = first.id().to_string();
+    testenv::wait_for("the first archiver's lock", Duration::from_secs(30), || {
+        std::fs::read_to_string(&lock_file).is_ok_and(|s| s.trim() == pid)
+    })
+    .unwrap();
     let err = fails(&["-D", &d, "-d", &conninfo(&pg)]);
     assert!(
         err.contains(&format!(

@@ -118,9 +118,26 @@ fn without_synchronous_flush_is_reported_only_with_a_slot() {
             |_| !walsender(&pg, app, "write_lsn").is_empty(),
         );
     }
-    // Several status intervals, so a flush position would have been reported by now.
-    // (No commits here: with `*` they would wait for the slotted archiver's flush.)
-    std::thread::sleep(Duration::from_millis(2500));
+    // The slotted archiver reports a flush position; the plain one sends two more status
+    // updates (its reply_time moves on twice) without one. (No commits here: with `*` they
+    // would wait for the slotted archiver's flush.)
+    slotted.wait_until(
+        "a flush position from slotted",
+        Duration::from_secs(30),
+        |_| walsender(&pg, "slotted", "flush_lsn IS NULL") == "f",
+    );
+    let mut replies = vec![walsender(&pg, "plain", "reply_time")];
+    plain.wait_until(
+        "two more status updates from plain",
+        Duration::from_secs(30),
+        |_| {
+            let t = walsender(&pg, "plain", "reply_time");
+            if replies.last() != Some(&t) {
+                replies.push(t);
+            }
+            replies.len() >= 3
+        },
+    );
 
     assert_eq!(walsender(&pg, "plain", "flush_lsn IS NULL"), "t");
     assert_eq!(walsender(&pg, "plain", "sync_state"), "async");

@@ -102,9 +102,12 @@ async fn connect_timeout_is_per_host() {
     let start = Instant::now();
     let cfg = hosts(&[silent_port, pg.port()], "connect_timeout=2");
     assert_eq!(reached(&cfg, true).await, pg.port());
+    // connect_timeout for the silent host, then a real server's startup: 2 s at least, and
+    // far less than the half minute allowed here for a loaded machine (the silent host alone
+    // would hold a connection without a timeout for ever).
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+        took >= Duration::from_secs(2) && took < Duration::from_secs(30),
         "{took:?}"
     );
     // Alone, the silent host times out with libpq's message.
