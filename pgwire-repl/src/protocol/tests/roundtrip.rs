@@ -377,12 +377,36 @@ proptest! {
 
     #[test]
     fn authenticator_keeps_going_after_errors(
-        reqs in proptest::collection::vec(authentication(), 0..8),
+        reqs in proptest::collection::vec(
+            prop_oneof![
+                authentication(),
+                Just(Authentication::Sasl(vec!["SCRAM-SHA-256".into()])),
+            ],
+            0..8,
+        ),
     ) {
+        // A server that keeps sending requests after one was refused, and never proves it
+        // knows the password (its SASL messages are arbitrary bytes): each request is still
+        // answered or refused cleanly, with an authentication or protocol error, only
+        // password messages go out, and once SCRAM has begun no AuthenticationOk is taken.
+        use crate::auth::AuthStep;
+        use crate::error::Error;
         let mut a = Authenticator::new("alice", Some("pw"), nonce());
         let mut dst = BytesMut::new();
+        let mut scram_begun = false;
         for r in reqs {
-            let _ = a.handle(r, &mut dst);
+            let sasl = matches!(r, Authentication::Sasl(_));
+            match a.handle(r, &mut dst) {
+                Ok(AuthStep::Continue) => scram_begun |= sasl,
+                Ok(AuthStep::Done(m)) => prop_assert!(!scram_begun, "accepted as {m:?}"),
+                Err(e) => {
+                    prop_assert!(matches!(e, Error::Auth(_) | Error::Protocol(_)), "{e:?}")
+                }
+            }
         }
+        while let Some(m) = frontend::decode(&mut dst).unwrap() {
+            prop_assert!(matches!(m, FrontendMessage::Password(_)));
+        }
+        prop_assert!(dst.is_empty());
     }
 }
