@@ -117,10 +117,10 @@ impl StreamSender {
 
     /// Sends a standby status update with the recorded positions now.
     pub async fn send_status(&self, reply_requested: bool) -> Result<()> {
-        let update =
-            self.shared
-                .feedback()
-                .status(Instant::now(), SystemTime::now(), reply_requested);
+        let update = self
+            .shared
+            .feedback()
+            .status(now(), SystemTime::now(), reply_requested);
         self.shared.send_status(update).await
     }
 
@@ -189,7 +189,7 @@ impl<'a> ReplicationStream<'a> {
         };
         let shared = Arc::new(Shared {
             outbox: client.conn.outbox.clone(),
-            feedback: Mutex::new(Feedback::new(opts.feedback, Instant::now())),
+            feedback: Mutex::new(Feedback::new(opts.feedback, now())),
         });
         let mut ticker = None;
         if !state.is_ended() {
@@ -269,7 +269,7 @@ impl<'a> ReplicationStream<'a> {
             // From the message to `pending` and the outbox, nothing awaits: a cancelled
             // `recv` has either not taken the message in, or has kept all it implies.
             let handled = msg.and_then(|m| {
-                self.shared.feedback().on_receive(Instant::now());
+                self.shared.feedback().on_receive(now());
                 self.state.handle(m)
             });
             let handled = match handled {
@@ -284,10 +284,10 @@ impl<'a> ReplicationStream<'a> {
             }
             if let Some(StreamEvent::Keepalive(k)) = &handled.event {
                 if self.shared.feedback().on_keepalive(k) {
-                    let update =
-                        self.shared
-                            .feedback()
-                            .status(Instant::now(), SystemTime::now(), false);
+                    let update = self
+                        .shared
+                        .feedback()
+                        .status(now(), SystemTime::now(), false);
                     // Our side may have just sent CopyDone; then there is nothing to answer.
                     if self
                         .shared
@@ -345,7 +345,7 @@ impl<'a> ReplicationStream<'a> {
             }
             let deadline = self.shared.feedback().deadline();
             match deadline {
-                Some(d) if d > Instant::now() => timer.as_mut().reset(d.into()),
+                Some(d) if d > now() => timer.as_mut().reset(d.into()),
                 _ => break,
             }
         }
@@ -427,13 +427,13 @@ async fn tick(shared: std::sync::Weak<Shared>) {
     loop {
         let wake = {
             let Some(s) = shared.upgrade() else { return };
-            let now = Instant::now();
+            let now = now();
             let due = s.feedback().next_wakeup();
             due.unwrap_or(now + Duration::from_secs(1))
         };
         sleep_until(wake.into()).await;
         let Some(s) = shared.upgrade() else { return };
-        let update = s.feedback().poll(Instant::now(), SystemTime::now());
+        let update = s.feedback().poll(now(), SystemTime::now());
         if let Some(update) = update {
             // A failed send shows up as a failed read in `recv`; stop quietly.
             if s.send_status(update).await.is_err() {
@@ -445,3 +445,9 @@ async fn tick(shared: std::sync::Weak<Shared>) {
 
 #[cfg(test)]
 mod tests;
+
+/// Now, by the runtime's clock: the real one, or a test's paused one (`tokio::time::pause`),
+/// so that the timers [`Feedback`] decides on and the instants it is given agree.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}

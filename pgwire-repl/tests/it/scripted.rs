@@ -241,7 +241,7 @@ async fn status_goes_out_while_recv_is_pending() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn periodic_status_without_being_asked() {
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
@@ -326,7 +326,7 @@ async fn keepalive_asking_for_a_reply_is_answered_at_once() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn receive_timeout_pings_then_declares_the_connection_dead() {
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
@@ -339,13 +339,11 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
     })
     .await;
     let mut c = streaming_client(&config).await;
-    // Before the stream starts, so before it takes the time its silence counts from: the
-    // timeout cannot come sooner than 600 ms after this, however slow the machine.
-    let began = std::time::Instant::now();
+    // On the paused clock the silence lasts exactly the receive timeout.
+    let began = tokio::time::Instant::now();
     let mut s = stream_with_receive_timeout(&mut c, Duration::from_millis(600)).await;
     expect_receive_timeout(&mut s).await;
-    let waited = began.elapsed();
-    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    assert_eq!(began.elapsed(), Duration::from_millis(600));
     drop(s);
     // The connection is unusable after a timeout.
     assert!(c.identify_system().await.unwrap_err().is_closed());
@@ -353,12 +351,11 @@ async fn receive_timeout_pings_then_declares_the_connection_dead() {
     server.await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn receive_timeout_counts_from_the_last_message() {
     // Keepalives every 250 ms for 2.5 s keep a 2 s receive timeout from firing (the one
     // timer kept across receives fires early and is re-armed); after the last one, silence,
-    // and the timeout comes 2 s after it at the earliest, within expect_receive_timeout's
-    // 5 s at the latest. A machine would have to stall for 1.75 s to fire it early.
+    // and on the paused clock the timeout comes exactly 2 s after it.
     let (last_tx, last_rx) = tokio::sync::oneshot::channel();
     let (config, server) = serve("15.4", |mut p| async move {
         p.start_copy().await;
@@ -368,7 +365,7 @@ async fn receive_timeout_counts_from_the_last_message() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
         // Taken before the client can have the last keepalive.
-        last_tx.send(std::time::Instant::now()).unwrap();
+        last_tx.send(tokio::time::Instant::now()).unwrap();
         p.keepalive(0x100_0000, false).await;
         // Read (the client's pings) until the client hangs up.
         while p.recv().await.is_some() {}
@@ -385,8 +382,9 @@ async fn receive_timeout_counts_from_the_last_message() {
     }
     expect_receive_timeout(&mut s).await;
     let waited = last_rx.await.unwrap().elapsed();
-    assert!(
-        waited >= Duration::from_secs(2),
+    assert_eq!(
+        waited,
+        Duration::from_secs(2),
         "timed out {waited:?} after the last message"
     );
     drop(s);
