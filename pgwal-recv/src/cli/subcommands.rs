@@ -144,7 +144,7 @@ Options:
   -?, --help             show this help, then exit
 
 Without --slot, streaming starts at the start of the server's current segment.
-Rates are in MB/s (10^6 bytes). Lag: see the README. Stop with Ctrl-C for the summary.
+Rates are in MB/s (10^6 bytes). Lag: see docs/archiver.md. Stop with Ctrl-C for the summary.
 
 Connection options:
 {CONNECTION_HELP}"
