@@ -113,6 +113,17 @@ impl Archive {
         }
     }
 
+    /// A file's bytes uncompressed (`method` is its compression, from its name), read as
+    /// they are asked for; see [`zfile::reader`].
+    pub async fn read_uncompressed(
+        &self,
+        name: &str,
+        method: Method,
+    ) -> io::Result<Box<dyn Read + Send>> {
+        let stored = self.read(name).await?;
+        zfile::reader(method, stored)
+    }
+
     /// A file's stored length and its last `n` bytes (a gzip trailer, say).
     pub async fn read_tail(&self, name: &str, n: u64) -> io::Result<(u64, Vec<u8>)> {
         match &self.store {

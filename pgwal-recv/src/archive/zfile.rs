@@ -14,6 +14,8 @@ use std::io::{self, BufReader, Read, Write};
 use std::io::{Seek, SeekFrom};
 #[cfg(test)]
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -260,6 +262,95 @@ fn copy_limited<R: Read, W: Write>(r: &mut R, w: &mut W, budget: u64) -> io::Res
         if n > budget {
             return Ok(n);
         }
+    }
+}
+
+/// The uncompressed bytes of a file stored with `method`, read from `stored` as they are
+/// asked for: in constant memory, whatever the file's size. A corrupt or truncated stream is
+/// an `InvalidData` error (an lz4 frame without its end mark included); the source's own
+/// read errors keep their kind.
+pub fn reader<R: Read + Send + 'static>(
+    method: Method,
+    stored: R,
+) -> io::Result<Box<dyn Read + Send>> {
+    let failed = Arc::new(AtomicBool::new(false));
+    let src = BufReader::with_capacity(
+        64 * 1024,
+        Watched {
+            inner: stored,
+            failed: failed.clone(),
+        },
+    );
+    let decoder: Box<dyn Read + Send> = match method {
+        Method::None => return Ok(Box::new(src)),
+        Method::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(src)),
+        Method::Lz4 => Box::new(Lz4Reader(Some(lz4::Decoder::new(src)?))),
+        Method::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(src)?),
+    };
+    Ok(Box::new(Decoded {
+        method,
+        inner: decoder,
+        failed,
+    }))
+}
+
+/// A source that notes when it failed, so that a decoder's error can be told from its own.
+struct Watched<R> {
+    inner: R,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.inner.read(buf);
+        if matches!(&r, Err(e) if e.kind() != io::ErrorKind::Interrupted) {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+/// A decoder whose errors, unless the source failed, are corruption.
+struct Decoded {
+    method: Method,
+    inner: Box<dyn Read + Send>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Read for Decoded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| {
+            if self.failed.load(Ordering::Relaxed)
+                || matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::Interrupted
+                )
+            {
+                e
+            } else {
+                corrupt(self.method, e)
+            }
+        })
+    }
+}
+
+/// lz4's decoder reports a frame without its end mark only when finished: done at the end.
+struct Lz4Reader<R: io::BufRead>(Option<lz4::Decoder<R>>);
+
+impl<R: io::BufRead> Read for Lz4Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(d) = self.0.as_mut() else {
+            return Ok(0);
+        };
+        let n = d.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(d) = self.0.take() {
+                if let (_, Err(_)) = d.finish() {
+                    return Err(corrupt(Method::Lz4, "truncated frame"));
+                }
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -5,3 +5,4 @@
 pub mod archive;
 pub mod measure;
 pub mod status;
+pub mod verify;

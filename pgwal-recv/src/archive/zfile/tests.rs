@@ -339,3 +339,34 @@ fn concatenated_streams_count_whole() {
         );
     }
 }
+
+#[test]
+fn reader_streams_what_was_written_and_refuses_a_cut_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = sample(3 << 20);
+    for m in METHODS {
+        let path = dir.path().join(format!("r{}", m.suffix()));
+        write_file(&path, spec(m), &data);
+        let mut back = Vec::new();
+        reader(m, File::open(&path).unwrap())
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == data, "{m:?}");
+        // Cut in the middle: an InvalidData error, never a short read taken for the end.
+        let bytes = std::fs::read(&path).unwrap();
+        let cut = &bytes[..bytes.len() / 2];
+        let mut out = Vec::new();
+        let e = reader(m, std::io::Cursor::new(cut.to_vec()))
+            .and_then(|mut r| r.read_to_end(&mut out))
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{m:?}: {e}");
+    }
+    // Uncompressed: the bytes as they are.
+    let mut back = Vec::new();
+    reader(Method::None, std::io::Cursor::new(b"abc".to_vec()))
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, b"abc");
+}

@@ -1,0 +1,3 @@
+//! `pgwal-recv verify`: reads every record of an archive and says what is wrong.
+
+pub mod plan;
