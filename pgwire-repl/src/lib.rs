@@ -22,6 +22,11 @@
 //!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
 //! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256 and -PLUS; the
 //!   SCRAM client nonce is an argument).
+//! - [`wal`]: the sans-IO WAL decoder — fed WAL bytes in LSN order (files or the stream), it
+//!   reports pages and records with what `pg_waldump --stats` counts, and checks what
+//!   PostgreSQL's `xlogreader.c` checks (page headers, continuations, record headers,
+//!   CRC-32C, block headers) for the WAL of 13 to 18, telling the end of WAL from damage;
+//!   [`wal::WalBuilder`] writes valid WAL for tests.
 //! - [`config`]: libpq-style configuration — conninfo strings, URIs, `PG*` variables, the
 //!   password file — parsed without I/O and resolved to [`config::ConnectParams`] with
 //!   libpq's defaults (which read the environment and files, with the standard library).
@@ -29,7 +34,7 @@
 //!   [`ReplicationStream`].
 //!
 //! `cargo build -p pgwire-repl --no-default-features` builds everything but [`conn`]: the
-//! sans-IO core and the configuration.
+//! sans-IO core, the WAL decoder and the configuration.
 //!
 //! # Example
 //! ```no_run
@@ -70,6 +75,7 @@ pub mod lsn;
 pub mod protocol;
 pub mod server_version;
 pub mod timestamp;
+pub mod wal;
 
 #[cfg(feature = "tokio")]
 pub mod conn;

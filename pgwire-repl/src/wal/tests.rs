@@ -1,0 +1,634 @@
+//! The decoder against WAL written by [`WalBuilder`], valid and then damaged one way at a
+//! time.
+
+use super::*;
+use crate::lsn::{Lsn, TimelineId, WalSegmentSize};
+
+const SYSID: u64 = 7_300_000_000_000_000_001;
+
+fn seg() -> WalSegmentSize {
+    WalSegmentSize::new(1 << 20).unwrap()
+}
+
+fn v(major: u32) -> WalVersion {
+    WalVersion::from_major(major).unwrap()
+}
+
+/// Segment 1 (LSN 0/100000) of a 1 MiB-segment cluster.
+fn builder(major: u32) -> WalBuilder {
+    WalBuilder::new(v(major), seg(), Lsn(1 << 20), SYSID)
+}
+
+/// Decodes `bytes` from `start` in pieces of `piece` bytes.
+fn decode_in(start: Lsn, bytes: &[u8], piece: usize) -> (Vec<Event>, Result<(), WalError>) {
+    let mut d = WalDecoder::new(seg(), start);
+    let mut events = Vec::new();
+    for chunk in bytes.chunks(piece.max(1)) {
+        if let Err(e) = d.feed(chunk, &mut |e| events.push(e)) {
+            return (events, Err(e));
+        }
+    }
+    (events, Ok(()))
+}
+
+fn decode(start: Lsn, bytes: &[u8]) -> (Vec<Event>, Result<(), WalError>) {
+    decode_in(start, bytes, bytes.len())
+}
+
+fn records(events: &[Event]) -> Vec<RecordInfo> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Record(r) => Some(*r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn err_of(start: Lsn, bytes: &[u8]) -> WalError {
+    decode(start, bytes).1.unwrap_err()
+}
+
+/// A heap-insert-like record: one block with data, some main data.
+fn small(xid: u32) -> RecordSpec<'static> {
+    const BLOCKS: [BlockSpec<'static>; 1] = [BlockSpec {
+        id: 0,
+        fork: 0,
+        will_init: false,
+        rel: [1663, 5, 16384],
+        blkno: 3,
+        data: &[0x11; 60],
+        image: None,
+    }];
+    RecordSpec {
+        rmid: 10,
+        info: 0x00,
+        xid,
+        blocks: &BLOCKS,
+        main_data: &[0x22; 3],
+        ..Default::default()
+    }
+}
+
+/// A record of about `len` bytes of main data (crosses pages when large).
+fn big(main: &[u8]) -> RecordSpec<'_> {
+    RecordSpec {
+        rmid: 1,
+        info: 0x00,
+        xid: 9,
+        main_data: main,
+        ..Default::default()
+    }
+}
+
+/// Offset of `lsn` in a builder's bytes.
+fn at(lsn: Lsn) -> usize {
+    (lsn.0 - (1 << 20)) as usize
+}
+
+/// A stream of every kind of record, for every version: small records, a record with
+/// two full-page images (one with a hole, one compressed), records crossing pages and the
+/// segment boundary, a switch, records in the next segment and the end of WAL.
+fn mixed(major: u32) -> (WalBuilder, Vec<Lsn>, Lsn) {
+    let mut b = builder(major);
+    let mut lsns = Vec::new();
+    let page_a = [0x5Au8; 8192 - 100];
+    let page_b = [0xA5u8; 700];
+    let images = [
+        BlockSpec {
+            id: 0,
+            rel: [1663, 5, 16384],
+            blkno: 1,
+            image: Some(ImageSpec {
+                bytes: &page_a,
+                hole_offset: 60,
+                hole_length: 100,
+                compressed: false,
+                apply: true,
+            }),
+            ..Default::default()
+        },
+        BlockSpec {
+            id: 2,
+            rel: [1663, 5, 16384],
+            blkno: 2,
+            data: &[1, 2, 3],
+            image: Some(ImageSpec {
+                bytes: &page_b,
+                hole_offset: 40,
+                hole_length: 4000,
+                compressed: true,
+                apply: false,
+            }),
+            ..Default::default()
+        },
+    ];
+    for i in 0..20 {
+        lsns.push(b.record(&small(100 + i)));
+    }
+    lsns.push(b.record(&RecordSpec {
+        rmid: 9,
+        info: 0x10,
+        xid: 7,
+        blocks: &images,
+        main_data: &[0; 40],
+        origin: Some(3),
+        toplevel_xid: Some(5),
+    }));
+    let main = vec![0xEEu8; 20_000];
+    lsns.push(b.record(&big(&main)));
+    // Up to the segment's last page, then a record across the segment boundary.
+    while b.position().0 < (2 << 20) - 9000 {
+        lsns.push(b.record(&big(&main[..3000])));
+    }
+    lsns.push(b.record(&big(&main)));
+    lsns.push(b.record(&small(1)));
+    let switch = b.switch();
+    lsns.push(switch);
+    for i in 0..3 {
+        lsns.push(b.record(&small(i)));
+    }
+    b.zeros(100);
+    let end = b.position();
+    (b, lsns, end)
+}
+
+#[test]
+fn every_version_decodes_what_it_wrote() {
+    for major in 13..=18 {
+        let (b, lsns, _) = mixed(major);
+        let (events, res) = decode(Lsn(1 << 20), b.bytes());
+        res.unwrap_or_else(|e| panic!("{major}: {e}"));
+        let recs = records(&events);
+        assert_eq!(
+            recs.iter().map(|r| r.lsn).collect::<Vec<_>>(),
+            lsns,
+            "{major}"
+        );
+        assert_eq!(recs[0].rmgr_name, "Heap");
+        assert_eq!(recs[0].prev, Lsn(0));
+        for w in recs.windows(2) {
+            assert_eq!(w[1].prev, w[0].lsn);
+            assert!(w[1].lsn >= w[0].end);
+        }
+        let fpi = &recs[20];
+        assert_eq!((fpi.rmgr_name, fpi.fpi_len), ("Heap2", 8092 + 700));
+        assert_eq!(fpi.rec_len(), fpi.tot_len - 8792);
+        let switch = recs.iter().find(|r| r.is_switch).unwrap();
+        assert_eq!((switch.rmgr_name, switch.end), ("XLOG", Lsn(3 << 20)));
+        assert_eq!(recs.last().unwrap().rmgr_name, "Heap");
+        // A page event for every page but those after the switch; both long headers.
+        let pages: Vec<PageInfo> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Page(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        let switch_page = switch.lsn.0 / 8192 * 8192;
+        assert!(pages
+            .iter()
+            .all(|p| p.lsn.0 <= switch_page || p.lsn.0 >= 3 << 20));
+        let longs: Vec<_> = pages.iter().filter_map(|p| p.long).collect();
+        assert_eq!(longs.len(), 3);
+        assert!(longs
+            .iter()
+            .all(|l| l.system_id == SYSID && l.seg_size == 1 << 20));
+        assert!(matches!(
+            events.last(),
+            Some(Event::End(EndInfo {
+                why: EndReason::ZeroRecord,
+                ..
+            }))
+        ));
+    }
+}
+
+#[test]
+fn version_comes_from_the_first_page() {
+    let (b, _, _) = mixed(14);
+    let mut d = WalDecoder::new(seg(), Lsn(1 << 20));
+    assert_eq!(d.version(), None);
+    d.feed(&b.bytes()[..100], &mut |_| {}).unwrap();
+    assert_eq!(d.version(), Some(v(14)));
+    assert_eq!(d.system_id(), Some(SYSID));
+    assert_eq!(d.position(), Lsn((1 << 20) + 100));
+}
+
+#[test]
+fn any_split_gives_the_same_events() {
+    // Three pages: records across both page boundaries, one header split across one.
+    let mut b = builder(16);
+    let main = [0x33u8; 5000];
+    b.record(&big(&main));
+    while b.position().0 % 8192 < 8192 - 200 {
+        b.record(&small(1));
+    }
+    // Pad so that the next header starts 8 bytes before the page end.
+    let room = 8192 - b.position().0 % 8192 - 8;
+    let filler = vec![0u8; room as usize - 24 - 5];
+    b.record(&big(&filler));
+    assert_eq!(b.position().0 % 8192, 8192 - 8);
+    b.record(&small(2));
+    b.record(&big(&main));
+    b.zeros(64);
+    let bytes = b.bytes();
+    let (whole, res) = decode(Lsn(1 << 20), bytes);
+    res.unwrap();
+    assert!(matches!(whole.last(), Some(Event::End(_))));
+    for split in 0..bytes.len() {
+        let mut d = WalDecoder::new(seg(), Lsn(1 << 20));
+        let mut events = Vec::new();
+        d.feed(&bytes[..split], &mut |e| events.push(e)).unwrap();
+        d.feed(&bytes[split..], &mut |e| events.push(e)).unwrap();
+        assert_eq!(events, whole, "split at {split}");
+    }
+    for piece in [1, 3, 7, 24, 100, 8191] {
+        let (events, res) = decode_in(Lsn(1 << 20), bytes, piece);
+        res.unwrap();
+        assert_eq!(events, whole, "pieces of {piece}");
+    }
+}
+
+#[test]
+fn flipped_byte_is_a_checksum_error_at_its_record() {
+    let (b, lsns, _) = mixed(16);
+    for (i, lsn) in [(3, lsns[3]), (21, lsns[21])] {
+        let mut bytes = b.bytes().to_vec();
+        // A byte of the body, past the header; for the big record on its second page.
+        let off = if i == 21 {
+            at(lsn) + 9000
+        } else {
+            at(lsn) + 30
+        };
+        bytes[off] ^= 0x40;
+        let e = err_of(Lsn(1 << 20), &bytes);
+        assert_eq!(e.lsn, lsn, "{e}");
+        assert!(matches!(e.kind, WalErrorKind::Checksum { .. }), "{e}");
+        assert!(e
+            .to_string()
+            .starts_with("incorrect resource manager data checksum in record at 0/00"));
+    }
+}
+
+#[test]
+fn wrong_prev_link() {
+    let mut b = builder(15);
+    b.record(&small(1));
+    b.set_prev(Lsn(0x1234));
+    let bad = b.record(&small(2));
+    let e = err_of(Lsn(1 << 20), b.bytes());
+    assert_eq!(
+        (e.lsn, &e.kind),
+        (bad, &WalErrorKind::IncorrectPrev { prev: Lsn(0x1234) })
+    );
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "record with incorrect prev-link 0/00001234 at 0/{:08X}",
+            bad.0
+        )
+    );
+}
+
+#[test]
+fn expected_prev_across_segments() {
+    let (b, _, _) = mixed(17);
+    let next = &b.bytes()[2 << 20..];
+    // The third segment's first record follows the switch.
+    let (events, _) = decode(Lsn(1 << 20), b.bytes());
+    let switch = records(&events).iter().find(|r| r.is_switch).unwrap().lsn;
+    let mut d = WalDecoder::new(seg(), Lsn(3 << 20));
+    d.expect_prev(switch);
+    d.feed(next, &mut |_| {}).unwrap();
+    let mut d = WalDecoder::new(seg(), Lsn(3 << 20));
+    d.expect_prev(Lsn(switch.0 - 8));
+    let e = d.feed(next, &mut |_| {}).unwrap_err();
+    assert!(matches!(e.kind, WalErrorKind::IncorrectPrev { .. }), "{e}");
+    // The decoder is done: the same error again.
+    assert_eq!(d.feed(&[0; 10], &mut |_| {}).unwrap_err(), e);
+}
+
+#[test]
+fn page_header_damage() {
+    let (b, lsns, _) = mixed(16);
+    let page2 = 1usize << 13;
+    let page = |off: usize| Lsn((1 << 20) + off as u64);
+    let damaged = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut bytes = b.bytes().to_vec();
+        f(&mut bytes);
+        err_of(Lsn(1 << 20), &bytes)
+    };
+    // Magic of another version mid-stream.
+    let e = damaged(&|w| w[page2..page2 + 2].copy_from_slice(&0xD110u16.to_le_bytes()));
+    assert_eq!(e.lsn, page(page2));
+    assert_eq!(
+        e.to_string(),
+        "invalid magic number D110 at LSN 0/00102000 (expected D113, PostgreSQL 16)"
+    );
+    // Unknown info bits; a long header mid-segment; no long header at the segment start.
+    let e = damaged(&|w| w[page2 + 2] |= 0x10);
+    assert!(
+        matches!(e.kind, WalErrorKind::InvalidInfoBits { info: 0x11 }),
+        "{e}"
+    );
+    let e = damaged(&|w| w[page2 + 2] |= 0x02);
+    assert!(
+        matches!(e.kind, WalErrorKind::UnexpectedLongHeader { .. }),
+        "{e}"
+    );
+    let e = damaged(&|w| w[2] &= !0x02);
+    assert!(
+        matches!(e.kind, WalErrorKind::MissingLongHeader { .. }),
+        "{e}"
+    );
+    // Long header fields.
+    let e = damaged(&|w| w[34] = 0);
+    assert!(
+        matches!(e.kind, WalErrorKind::SegmentSizeMismatch { .. }),
+        "{e}"
+    );
+    let e = damaged(&|w| w[37] = 0x40);
+    assert!(
+        matches!(e.kind, WalErrorKind::BlockSizeMismatch { found: 0x4000 }),
+        "{e}"
+    );
+    let e = damaged(&|w| w[24] ^= 1);
+    assert!(
+        matches!(e.kind, WalErrorKind::SystemIdMismatch { .. }),
+        "{e}"
+    );
+    assert!(e.to_string().contains("expected"), "{e}");
+    // A page address from elsewhere (a recycled page).
+    let e = damaged(&|w| w[page2 + 10] = 0x0F);
+    assert_eq!(
+        e.to_string(),
+        "unexpected pageaddr 0/000F2000 at LSN 0/00102000"
+    );
+    // Missing contrecord flag and wrong xlp_rem_len on the big record's second page.
+    let big_page = (at(lsns[21]) / 8192 + 1) * 8192;
+    let e = damaged(&|w| w[big_page + 2] &= !0x01);
+    assert_eq!(e.lsn, lsns[21]);
+    assert!(
+        matches!(e.kind, WalErrorKind::NoContrecordFlag { .. }),
+        "{e}"
+    );
+    let e = damaged(&|w| w[big_page + 16] ^= 0x01);
+    assert!(
+        matches!(e.kind, WalErrorKind::ContrecordLength { .. }),
+        "{e}"
+    );
+    // A contrecord flag where a record begins: the segment after the switch has none to
+    // continue.
+    let e = damaged(&|w| w[(2 << 20) + 2] |= 0x01);
+    assert!(matches!(e.kind, WalErrorKind::ContrecordRequested), "{e}");
+    assert_eq!(e.lsn, Lsn((3 << 20) + 40));
+}
+
+#[test]
+fn timelines_never_go_back() {
+    let mut b = builder(18);
+    b.timeline(TimelineId(3));
+    let main = [0u8; 9000];
+    b.record(&big(&main));
+    b.timeline(TimelineId(2));
+    b.record(&big(&main));
+    let e = err_of(Lsn(1 << 20), b.bytes());
+    assert_eq!(
+        e.to_string(),
+        "out-of-sequence timeline ID 2 (after 3) at LSN 0/00104000"
+    );
+    // Going up is fine, and reported.
+    let mut b = builder(18);
+    b.record(&big(&main));
+    b.timeline(TimelineId(2));
+    b.record(&big(&main));
+    let (events, res) = decode(Lsn(1 << 20), b.bytes());
+    res.unwrap();
+    let tlis: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Page(p) => Some(p.tli.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tlis, [1, 1, 2]);
+}
+
+#[test]
+fn record_header_damage() {
+    let mut b = builder(14);
+    b.record(&small(1));
+    let custom = b.raw_record(130, 0, 0, &[]);
+    let e = err_of(Lsn(1 << 20), b.bytes());
+    assert_eq!(
+        (e.lsn, e.kind),
+        (custom, WalErrorKind::InvalidRmgr { rmid: 130 })
+    );
+    // Custom resource managers from 15, named as pg_waldump names them.
+    let mut b = builder(15);
+    b.raw_record(130, 0, 0, &[]);
+    let (events, res) = decode(Lsn(1 << 20), b.bytes());
+    res.unwrap();
+    assert_eq!(records(&events)[0].rmgr_name, "custom130");
+    let mut b = builder(15);
+    let bad = b.raw_record(22, 0, 0, &[]);
+    let e = err_of(Lsn(1 << 20), b.bytes());
+    assert_eq!(
+        (e.lsn, e.kind),
+        (bad, WalErrorKind::InvalidRmgr { rmid: 22 })
+    );
+
+    // xl_tot_len too small, too large.
+    let mut b = builder(16);
+    let r = b.record(&small(1));
+    let mut bytes = b.bytes().to_vec();
+    bytes[at(r)..at(r) + 4].copy_from_slice(&10u32.to_le_bytes());
+    let e = err_of(Lsn(1 << 20), &bytes);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "invalid record length at 0/{:08X}: expected at least 24, got 10",
+            r.0
+        )
+    );
+    bytes[at(r)..at(r) + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let e = err_of(Lsn(1 << 20), &bytes);
+    assert!(
+        matches!(e.kind, WalErrorKind::RecordTooLong { tot_len: u32::MAX }),
+        "{e}"
+    );
+}
+
+#[test]
+fn block_header_damage_after_the_crc() {
+    // Two blocks with the same id, CRC right: DecodeXLogRecord's error.
+    let blk = [0u8, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0];
+    let mut body = blk.to_vec();
+    body.extend(blk);
+    let mut b = builder(16);
+    let r = b.raw_record(10, 0, 1, &body);
+    let e = err_of(Lsn(1 << 20), b.bytes());
+    assert_eq!(
+        (e.lsn, e.kind),
+        (r, WalErrorKind::OutOfOrderBlock { block_id: 0 })
+    );
+    // Declared data longer than the record.
+    let mut b = builder(16);
+    let r = b.raw_record(10, 0, 1, &[255, 9, 1, 2]);
+    let e = err_of(Lsn(1 << 20), b.bytes());
+    assert_eq!(
+        e.to_string(),
+        format!("record with invalid length at 0/{:08X}", r.0)
+    );
+    // With the CRC wrong too, the CRC is what xlogreader reports first.
+    let mut bytes = b.bytes().to_vec();
+    bytes[at(r) + 20] ^= 1;
+    assert!(matches!(
+        err_of(Lsn(1 << 20), &bytes).kind,
+        WalErrorKind::Checksum { .. }
+    ));
+}
+
+#[test]
+fn split_record_header() {
+    let mut b = builder(13);
+    let room = 8192 - 40 - 8;
+    let filler = vec![0u8; room - 24 - 5];
+    b.record(&big(&filler));
+    let split = b.record(&small(4));
+    assert_eq!(split.0 % 8192, 8192 - 8);
+    b.record(&small(5));
+    let (events, res) = decode(Lsn(1 << 20), b.bytes());
+    res.unwrap();
+    assert_eq!(records(&events)[1].lsn, split);
+    // rmid is in the header's second half, on the next page.
+    let mut bytes = b.bytes().to_vec();
+    bytes[8192 + 24 + 9] = 99;
+    let e = err_of(Lsn(1 << 20), &bytes);
+    assert_eq!(
+        (e.lsn, e.kind),
+        (split, WalErrorKind::InvalidRmgr { rmid: 99 })
+    );
+}
+
+#[test]
+fn switch_skips_the_rest_of_the_segment_unread() {
+    let mut b = builder(13);
+    b.record(&small(1));
+    let switch = b.switch();
+    let after = b.record(&small(2));
+    let mut bytes = b.bytes().to_vec();
+    // Garbage in the padding is not looked at (servers before 14 leave page headers).
+    for x in &mut bytes[at(switch) + 24..1 << 20] {
+        *x = 0xFF;
+    }
+    let (events, res) = decode(Lsn(1 << 20), &bytes);
+    res.unwrap();
+    let recs = records(&events);
+    assert_eq!(recs[1].end, Lsn(2 << 20));
+    assert_eq!((recs[2].lsn, recs[2].prev), (after, switch));
+}
+
+#[test]
+fn end_of_wal_mid_segment() {
+    // Zeros where a record is due.
+    let mut b = builder(16);
+    b.record(&small(1));
+    let last = b.record(&small(2));
+    b.zeros(5000);
+    let (events, res) = decode(Lsn(1 << 20), b.bytes());
+    res.unwrap();
+    let Some(Event::End(end)) = events.last() else {
+        panic!("{events:?}")
+    };
+    // 24 + block header 20 + data header 2 + 60 + 3 bytes, MAXALIGNed.
+    let next = Lsn((last.0 + 109).next_multiple_of(8));
+    assert_eq!(records(&events)[1].end, next);
+    assert_eq!(
+        (end.lsn, end.found_at, end.why),
+        (next, next, EndReason::ZeroRecord)
+    );
+
+    // A record cut off by a zeroed page (a .partial written up to a page boundary).
+    let mut b = builder(16);
+    let done = b.record(&small(1));
+    let main = [1u8; 9000];
+    let cut = b.record(&big(&main));
+    let mut bytes = b.bytes()[..8192].to_vec();
+    bytes.resize(3 * 8192, 0);
+    let mut d = WalDecoder::new(seg(), Lsn(1 << 20));
+    let mut events = Vec::new();
+    d.feed(&bytes, &mut |e| events.push(e)).unwrap();
+    let end = d.end().unwrap();
+    assert_eq!(records(&events).len(), 1);
+    assert!(cut > done);
+    assert_eq!(
+        (end.lsn, end.found_at, end.why),
+        (cut, Lsn((1 << 20) + 8192), EndReason::ZeroPage)
+    );
+    // Later bytes are ignored, and counted.
+    d.feed(&[0xFF; 10], &mut |e| events.push(e)).unwrap();
+    assert_eq!(d.position(), Lsn((1 << 20) + 3 * 8192 + 10));
+    assert_eq!(
+        events.iter().filter(|e| matches!(e, Event::End(_))).count(),
+        1
+    );
+}
+
+#[test]
+fn overwritten_contrecord() {
+    let mut b = builder(16);
+    let good = b.record(&small(1));
+    let main = [1u8; 9000];
+    let lost = b.abandoned_record(&big(&main));
+    let over = b.record(&RecordSpec {
+        rmid: RM_XLOG_ID,
+        info: XLOG_OVERWRITE_CONTRECORD,
+        main_data: &[0; 16],
+        ..Default::default()
+    });
+    assert_eq!(over.0, (1 << 20) + 8192 + 24);
+    let (events, res) = decode(Lsn(1 << 20), b.bytes());
+    res.unwrap();
+    assert!(events.contains(&Event::Overwritten(OverwrittenInfo {
+        lsn: lost,
+        page: Lsn((1 << 20) + 8192)
+    })));
+    let recs = records(&events);
+    assert_eq!((recs[1].lsn, recs[1].prev), (over, good));
+}
+
+#[test]
+fn start_on_a_page_inside_a_record() {
+    let mut b = builder(16);
+    let main = [1u8; 20_000];
+    b.record(&big(&main));
+    let next = b.record(&small(1));
+    // From the second page: a continuation to skip (two pages of it), as pg_waldump does.
+    let (events, res) = decode(Lsn((1 << 20) + 8192), &b.bytes()[8192..]);
+    res.unwrap();
+    let recs = records(&events);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].lsn, next);
+}
+
+#[test]
+fn start_inside_a_page() {
+    let mut b = builder(16);
+    b.record(&small(1));
+    let second = b.record(&small(2));
+    let tail = &b.bytes()[at(second)..];
+    let e = err_of(second, tail);
+    assert_eq!(e.kind, WalErrorKind::VersionUnknown);
+    let mut d = WalDecoder::new(seg(), second);
+    d.set_version(v(16));
+    let mut events = Vec::new();
+    d.feed(tail, &mut |e| events.push(e)).unwrap();
+    assert_eq!(records(&events)[0].lsn, second);
+    // Inside the page header is no record start.
+    let mut d = WalDecoder::new(seg(), Lsn((1 << 20) + 8192 + 16));
+    d.set_version(v(16));
+    let e = d.feed(&[0; 8], &mut |_| {}).unwrap_err();
+    assert_eq!(e.kind, WalErrorKind::InvalidRecordOffset { offset: 16 });
+}
