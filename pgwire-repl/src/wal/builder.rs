@@ -63,7 +63,8 @@ pub struct ImageSpec<'a> {
     pub apply: bool,
 }
 
-/// Writes WAL from a page boundary on; see the [module](self) docs.
+/// Writes WAL from a page boundary on, laid out as a server lays it out (see
+/// `src/backend/access/transam/xloginsert.c`, `XLogRecordAssemble`).
 ///
 /// ```
 /// use pgwire_repl::wal::{Event, RecordSpec, WalBuilder, WalDecoder, WalVersion};

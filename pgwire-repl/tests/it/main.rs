@@ -12,4 +12,5 @@ mod streaming;
 mod timeline;
 mod tls;
 mod tls_openssl;
+mod wal_decoder;
 mod walsender;
