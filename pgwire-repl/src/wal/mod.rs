@@ -75,6 +75,8 @@ mod rmgr;
 mod version;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use builder::{BlockSpec, ImageSpec, RecordSpec, WalBuilder};
