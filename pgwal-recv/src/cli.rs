@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use pgwire_repl::Lsn;
+use pgwire_repl::{Lsn, TimelineId};
 
 use crate::archive::compress::CompressSpec;
 use crate::output::{os_error, PROGNAME};
@@ -130,6 +130,8 @@ pub enum Action {
     Measure(MeasureOptions),
     /// `status`.
     Status(StatusOptions),
+    /// `verify`.
+    Verify(VerifyOptions),
     /// A subcommand's `--help`: print this text to stdout, exit 0.
     SubHelp(String),
 }
@@ -223,6 +225,10 @@ enum Opt {
     MetricsListen,
     Duration,
     Json,
+    Timeline,
+    Start,
+    End,
+    Stats,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -366,7 +372,7 @@ impl Raw {
             Opt::NoSync => o.no_sync = true,
             Opt::MetricsListen => o.metrics_listen = Some(parse_listen(&text())?),
             // Not in the archiver's tables.
-            Opt::Duration | Opt::Json => {}
+            Opt::Duration | Opt::Json | Opt::Timeline | Opt::Start | Opt::End | Opt::Stats => {}
         }
         Ok(())
     }
@@ -461,6 +467,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
         Some("--version" | "-V") => return Ok(Action::Version),
         Some("measure") => return parse_measure(&args[1..]),
         Some("status") => return parse_status(&args[1..]),
+        Some("verify") => return verify::parse_verify(&args[1..]),
         _ => {}
     }
     let mut raw = Raw::default();
@@ -592,7 +599,9 @@ pub use help::{help_text, version_text};
 
 mod subcommands;
 pub use subcommands::{measure_help_text, status_help_text, MeasureOptions, StatusOptions};
+mod verify;
 use subcommands::{parse_measure, parse_status};
+pub use verify::{verify_help_text, VerifyOptions};
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! in the library (`src/lib.rs`).
 
 use pgwal_recv::cli::{self, Action};
-use pgwal_recv::commands::{archive, measure, status};
+use pgwal_recv::commands::{archive, measure, status, verify};
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
@@ -26,6 +26,7 @@ fn main() {
         Ok(Action::Run(opts)) => archive::main(opts),
         Ok(Action::Measure(opts)) => measure::main(opts),
         Ok(Action::Status(opts)) => status::main(opts),
+        Ok(Action::Verify(opts)) => verify::main(opts),
         Err(e) => {
             e.print();
             1

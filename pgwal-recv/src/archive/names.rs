@@ -59,6 +59,21 @@ impl SegmentName {
     }
 }
 
+/// The compression a file's name says it has (`.gz`, `.lz4`, `.zst`, before any
+/// `.partial`), whatever the rest of the name.
+pub fn method_of(name: &str) -> Method {
+    let name = name.strip_suffix(PARTIAL).unwrap_or(name);
+    if name.ends_with(".gz") {
+        Method::Gzip
+    } else if name.ends_with(".lz4") {
+        Method::Lz4
+    } else if name.ends_with(".zst") {
+        Method::Zstd
+    } else {
+        Method::None
+    }
+}
+
 /// The older form of [`SegmentName::parse`], as a tuple: timeline, segment number,
 /// compression method, partial.
 pub fn is_segment_file_name(

@@ -575,3 +575,45 @@ fn subcommand_help_lines_fit() {
         }
     }
 }
+
+#[test]
+fn verify_options() {
+    let parsed = parse(&args(&[
+        "verify",
+        "-D",
+        "/a",
+        "--timeline=2",
+        "--start",
+        "000000010000000000000003.partial",
+        "--end=00000001000000000000000A",
+        "--stats",
+        "--json",
+    ]));
+    assert_eq!(
+        parsed.unwrap(),
+        Action::Verify(VerifyOptions {
+            directory: "/a".into(),
+            timeline: Some(TimelineId(2)),
+            start: Some("000000010000000000000003".into()),
+            end: Some("00000001000000000000000A".into()),
+            stats: true,
+            json: true,
+        })
+    );
+    assert_eq!(err(&["verify"]), usage("no archive specified (-D)"));
+    assert_eq!(
+        err(&["verify", "-D", "/a", "--timeline", "0"]),
+        fatal("invalid timeline \"0\" for option --timeline")
+    );
+    assert_eq!(
+        err(&["verify", "-D", "/a", "--start", "00000001000000000000000a"]),
+        fatal(
+            "invalid segment name \"00000001000000000000000a\" for option --start: 24 \
+             uppercase hex digits expected"
+        )
+    );
+    assert!(matches!(
+        parse(&args(&["verify", "--help"])),
+        Ok(Action::SubHelp(t)) if t.contains("verify reads every record")
+    ));
+}

@@ -14,3 +14,4 @@ mod signals;
 mod sync;
 mod timeline;
 mod tls;
+mod verify;
