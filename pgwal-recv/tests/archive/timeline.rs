@@ -123,6 +123,29 @@ fn follows_the_promotion_of_the_standby_it_streams_from() {
     let s = seg.segment_of(switch);
     assert!(s > first, "switch point {switch} in the first segment");
     assert_archive_across_switch(&standby, dir.path(), switch, first, last);
+
+    // verify reads it whole: timeline 1's segments, its .partial at the switch, timeline 2
+    // carrying on from timeline 1's segment before the switch, each page on its timeline.
+    let out = run(
+        bin().args(["verify", "-D", &dir.arg(), "--json"]),
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}
+{}",
+        stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let tls: Vec<u64> = v["timelines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["timeline"].as_u64().unwrap())
+        .collect();
+    assert_eq!(tls, [1, 2], "{v}");
 }
 
 #[test]
