@@ -65,6 +65,8 @@ pub struct Options {
     pub drop_slot: bool,
     /// `--metrics-listen`: serve Prometheus metrics at `http://ADDR/metrics`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Check every record as it arrives (`--verify`, the default; off with `--no-verify`).
+    pub verify: bool,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             create_slot: false,
             drop_slot: false,
             metrics_listen: None,
+            verify: true,
         }
     }
 }
@@ -229,6 +232,8 @@ enum Opt {
     Start,
     End,
     Stats,
+    Verify,
+    NoVerify,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -255,6 +260,8 @@ const LONG: &[(&str, bool, Opt)] = &[
     ("synchronous", false, Opt::Synchronous),
     ("no-sync", false, Opt::NoSync),
     ("metrics-listen", true, Opt::MetricsListen),
+    ("verify", false, Opt::Verify),
+    ("no-verify", false, Opt::NoVerify),
 ];
 
 /// The connection options every subcommand takes.
@@ -371,6 +378,8 @@ impl Raw {
             Opt::Synchronous => o.synchronous = true,
             Opt::NoSync => o.no_sync = true,
             Opt::MetricsListen => o.metrics_listen = Some(parse_listen(&text())?),
+            Opt::Verify => o.verify = true,
+            Opt::NoVerify => o.verify = false,
             // Not in the archiver's tables.
             Opt::Duration | Opt::Json | Opt::Timeline | Opt::Start | Opt::End | Opt::Stats => {}
         }

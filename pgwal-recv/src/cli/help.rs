@@ -31,6 +31,9 @@ Options:
   -S, --slot=SLOTNAME    replication slot to use
       --synchronous      flush write-ahead log immediately after writing
   -v, --verbose          output verbose messages
+      --verify           check each record (headers, links, CRC) as it arrives, before
+                         reporting it flushed (the default)
+      --no-verify        do not check records as they arrive
   -V, --version          output version information, then exit
   -Z, --compress=METHOD[:DETAIL]
                          compress as specified; METHOD is none, gzip, lz4 or zstd
@@ -49,6 +52,8 @@ Monitoring:
                          stream without writing and report rate and lag
   {PROGNAME} status [OPTION]...
                          show the server's replication connections and slots
+  {PROGNAME} verify -D DIRECTORY [OPTION]...
+                         read every record of an archive and report what is wrong
 "
     )
 }

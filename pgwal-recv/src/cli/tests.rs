@@ -251,7 +251,8 @@ fn getopt_complaints() {
         err(&["--no-l=1"]),
         getopt("option '--no-loop' doesn't allow an argument")
     );
-    let no = "is ambiguous; possibilities: '--no-loop' '--no-password' '--no-sync'";
+    // pg_receivewal's three, and ours.
+    let no = "is ambiguous; possibilities: '--no-loop' '--no-password' '--no-sync' '--no-verify'";
     assert_eq!(err(&["--no"]), getopt(&format!("option '--no' {no}")));
     assert_eq!(err(&["--n"]), getopt(&format!("option '--n' {no}")));
     assert_eq!(err(&["--no=1"]), getopt(&format!("option '--no=1' {no}")));

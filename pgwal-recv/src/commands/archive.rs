@@ -99,6 +99,7 @@ async fn archive(o: Options) -> i32 {
         status_interval: o.status_interval,
         synchronous: o.synchronous,
         verbose: o.verbose,
+        verify: o.verify,
         files: FileSettings {
             compress: o.compress,
             sync: !o.no_sync,

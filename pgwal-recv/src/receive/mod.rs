@@ -11,6 +11,8 @@ use pgwire_repl::{
     XLogData,
 };
 
+use pgwire_repl::wal::{Event as WalEvent, WalDecoder};
+
 use crate::archive::{Archive, FileSettings};
 use crate::observe::monitor::Monitor;
 use crate::output::{info, os_error};
@@ -27,6 +29,8 @@ pub struct Settings<'a> {
     pub status_interval: Option<Duration>,
     pub synchronous: bool,
     pub verbose: bool,
+    /// Check each record as it arrives, before its bytes are reported flushed.
+    pub verify: bool,
     pub files: FileSettings,
     pub seg: WalSegmentSize,
     /// The system identifier of the first connection: every later one must match.
@@ -66,6 +70,7 @@ pub async fn stream_log(
     }
     let mut r = Receiver {
         s,
+        checker: None,
         writer: SegmentWriter::new(
             s.archive.clone(),
             s.files,
@@ -140,6 +145,8 @@ async fn start_position(
 /// The archiver's side of the stream.
 struct Receiver<'a> {
     s: &'a Settings<'a>,
+    /// Checks every record as it arrives (`--verify`); started anew with each stream.
+    checker: Option<Checker>,
     /// Writes the segment files and owns the positions.
     writer: SegmentWriter,
     /// Flush positions are reported only with a slot or --synchronous.
@@ -149,7 +156,11 @@ struct Receiver<'a> {
 impl Receiver<'_> {
     fn positions(&self, sender: &StreamSender) {
         let flush = if self.report_flush {
-            self.writer.flushed()
+            // With --verify, nothing is flushed that has not been checked.
+            match &self.checker {
+                Some(c) => self.writer.flushed().min(c.checked),
+                None => self.writer.flushed(),
+            }
         } else {
             Lsn::INVALID
         };
@@ -223,6 +234,9 @@ impl Handler for Receiver<'_> {
     }
 
     fn started(&mut self, sender: &StreamSender, tli: TimelineId, start: Lsn) {
+        if self.s.verify {
+            self.checker = Some(Checker::new(self.s, start));
+        }
         self.positions(sender);
         self.s.monitor.streaming(start, tli);
         self.s.monitor.flushed(self.writer.flushed());
@@ -230,6 +244,11 @@ impl Handler for Receiver<'_> {
 
     fn xlogdata(&mut self, x: &XLogData, sender: &StreamSender) -> Result<Step, StreamError> {
         self.s.monitor.xlogdata(x);
+        // Checked before it is written: a bad record stops the archiver, and what was
+        // received before it stays in the .partial.
+        if let Some(c) = self.checker.as_mut() {
+            c.check(x)?;
+        }
         if self.writer.write(x, self.s.endpos)? {
             return Ok(Step::Stop);
         }
@@ -296,6 +315,53 @@ impl Handler for Receiver<'_> {
         if self.s.verbose {
             info(format!("switched to timeline {tli} at {at}"));
         }
+    }
+}
+
+/// `--verify`: the library's WAL decoder over the stream, from the segment start it begins at.
+struct Checker {
+    decoder: WalDecoder,
+    /// The end of the last record checked: what may be reported flushed.
+    checked: Lsn,
+}
+
+impl Checker {
+    fn new(s: &Settings<'_>, start: Lsn) -> Checker {
+        let mut decoder = WalDecoder::new(s.seg, start);
+        decoder.expect_system_id(s.system_id);
+        Checker {
+            decoder,
+            checked: start,
+        }
+    }
+
+    /// Feeds one XLogData; a record that fails its checks, or WAL that ends (the server
+    /// never sends zeros), ends the program with the LSN and the reason.
+    fn check(&mut self, x: &XLogData) -> Result<(), StreamError> {
+        if x.wal_start != self.decoder.position() {
+            // A gap or an overlap in the stream: the writer reports it in its own words.
+            return Ok(());
+        }
+        let mut checked = self.checked;
+        let mut ended = None;
+        let fed = self.decoder.feed(&x.data, &mut |ev| match ev {
+            WalEvent::Record(r) => checked = r.end,
+            WalEvent::End(e) => ended = Some(e),
+            _ => {}
+        });
+        self.checked = checked;
+        if let Err(e) = fed {
+            return Err(StreamError::fatal(format!(
+                "WAL received from the server fails verification: {e}"
+            )));
+        }
+        if let Some(e) = ended {
+            return Err(StreamError::fatal(format!(
+                "WAL received from the server fails verification: it ends at {} (zeros at {})",
+                e.lsn, e.found_at
+            )));
+        }
+        Ok(())
     }
 }
 
