@@ -7,13 +7,17 @@
 //! - `benches/hot_path.rs`: the archive's write planner, status-update encoding, `Lsn` text;
 //! - `tests/no_alloc_per_message.rs`: decoding allocates nothing per message;
 //! - `src/bin/side_by_side.rs`: pgwal-recv and pg_receivewal on a real server;
-//! - `src/bin/record_fuzz_corpus.rs`: the fuzz targets' seed corpus, from real traffic.
+//! - `src/bin/record_fuzz_corpus.rs`: the fuzz targets' seed corpus, from real traffic;
+//! - `benches/wal_decode.rs`: the WAL decoder over [`synthetic_wal`], against the CRC alone;
+//! - `src/bin/wal_fuzz_seeds.rs`: the `wal_decoder` fuzz target's seeds, from
+//!   [`synthetic_wal`].
 
 use std::time::{Duration, SystemTime};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use pgwire_repl::protocol::codec::ReadBuffer;
-use pgwire_repl::{Lsn, PrimaryKeepalive, XLogData};
+use pgwire_repl::wal::{BlockSpec, ImageSpec, RecordSpec, WalBuilder, WalVersion};
+use pgwire_repl::{Lsn, PrimaryKeepalive, WalSegmentSize, XLogData};
 
 /// Where the generated WAL starts: not at a segment boundary, as a resumed stream would.
 pub const WAL_START: Lsn = Lsn(0x16_B374_0000);
@@ -71,4 +75,98 @@ impl<'a> SliceSocket<'a> {
         self.src = &self.src[n..];
         n
     }
+}
+
+/// `len` bytes of valid WAL of PostgreSQL `major` from `start` (a page boundary), in the mix
+/// of a write-heavy workload just after a checkpoint: per 100 records, 80 heap inserts of
+/// 100 to 250 bytes, 10 B-tree inserts, 5 commits, 4 full-page images (pages with holes of
+/// 1 to 4 KiB) and one 30 KiB record. By bytes the images are about half, as after a
+/// checkpoint. Built with the library's [`WalBuilder`], so every CRC is right.
+pub fn synthetic_wal(major: u32, seg: WalSegmentSize, start: Lsn, len: usize) -> Vec<u8> {
+    let version = WalVersion::from_major(major).expect("a supported major");
+    let mut b = WalBuilder::new(version, seg, start, 7_400_000_000_000_000_001);
+    let filler: Vec<u8> = (0..32 << 10).map(|i| (i * 7 % 251) as u8).collect();
+    let rel = [1663, 16384, 16385];
+    let mut n: u32 = 0;
+    while b.position().0 - start.0 < len as u64 {
+        n += 1;
+        let xid = 1000 + n / 10;
+        match n % 100 {
+            0..=79 => {
+                let size = 100 + (n as usize * 37) % 150;
+                let block = [BlockSpec {
+                    id: 0,
+                    rel,
+                    blkno: n / 40,
+                    data: &filler[..size],
+                    ..Default::default()
+                }];
+                b.record(&RecordSpec {
+                    rmid: 10, // Heap, XLOG_HEAP_INSERT
+                    xid,
+                    blocks: &block,
+                    main_data: &filler[..3],
+                    ..Default::default()
+                });
+            }
+            80..=89 => {
+                let block = [BlockSpec {
+                    id: 0,
+                    rel: [1663, 16384, 16390],
+                    blkno: n / 300,
+                    data: &filler[..24],
+                    ..Default::default()
+                }];
+                b.record(&RecordSpec {
+                    rmid: 11, // Btree
+                    xid,
+                    blocks: &block,
+                    main_data: &filler[..2],
+                    ..Default::default()
+                });
+            }
+            90..=94 => {
+                b.record(&RecordSpec {
+                    rmid: 1, // Transaction, commit
+                    xid,
+                    main_data: &filler[..16],
+                    ..Default::default()
+                });
+            }
+            95..=98 => {
+                let hole = 1024 + (n as usize * 131) % 3072;
+                let block = [BlockSpec {
+                    id: 0,
+                    rel,
+                    blkno: n,
+                    image: Some(ImageSpec {
+                        bytes: &filler[..8192 - hole],
+                        hole_offset: 200,
+                        hole_length: hole as u16,
+                        compressed: false,
+                        apply: true,
+                    }),
+                    ..Default::default()
+                }];
+                b.record(&RecordSpec {
+                    rmid: 9, // Heap2
+                    xid,
+                    blocks: &block,
+                    main_data: &filler[..8],
+                    ..Default::default()
+                });
+            }
+            _ => {
+                b.record(&RecordSpec {
+                    rmid: 1,
+                    xid,
+                    main_data: &filler[..30 << 10],
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let mut wal = b.into_bytes();
+    wal.truncate(len);
+    wal
 }
