@@ -258,6 +258,14 @@ impl WalDecoder {
         }
     }
 
+    /// The LSN `n` bytes on: the end of the last page of the LSN space is 2^64, one past
+    /// what an LSN can say.
+    fn after(&self, n: usize) -> Result<u64, WalError> {
+        self.pos
+            .checked_add(n as u64)
+            .ok_or_else(|| self.err(self.pos, WalErrorKind::LsnOverflow))
+    }
+
     fn advance(&mut self, n: usize) -> Result<(), WalError> {
         match self.pos.checked_add(n as u64) {
             Some(p) => {
@@ -492,7 +500,7 @@ impl WalDecoder {
                 let left = left - n as u32;
                 self.rec = Rec::Body { left };
                 if left == 0 {
-                    self.record_done(self.pos + n as u64, on)?;
+                    self.record_done(self.after(n)?, on)?;
                 }
                 Ok(n)
             }
@@ -564,7 +572,7 @@ impl WalDecoder {
         let left = raw.tot_len - SIZE_OF_XLOG_RECORD as u32;
         self.rec = Rec::Body { left };
         if left == 0 {
-            self.record_done(self.pos + take as u64, on)?;
+            self.record_done(self.after(take)?, on)?;
         }
         Ok(take)
     }

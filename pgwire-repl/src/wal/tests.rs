@@ -632,3 +632,23 @@ fn start_inside_a_page() {
     let e = d.feed(&[0; 8], &mut |_| {}).unwrap_err();
     assert_eq!(e.kind, WalErrorKind::InvalidRecordOffset { offset: 16 });
 }
+
+#[test]
+fn the_end_of_the_lsn_space() {
+    // The last page of the LSN space ends at 2^64: a record ending there cannot be said.
+    // A page that a record fills exactly, written elsewhere and moved there.
+    let last_page = u64::MAX - 8191;
+    let mut b = WalBuilder::new(v(16), seg(), Lsn((1 << 20) + 8192), SYSID);
+    let main = vec![0u8; 8192 - 24 - 24 - 5];
+    b.record(&big(&main));
+    assert_eq!(b.bytes().len(), 8192);
+    let mut page = b.bytes().to_vec();
+    page[8..16].copy_from_slice(&last_page.to_le_bytes());
+    let mut d = WalDecoder::new(seg(), Lsn(last_page));
+    let e = d.feed(&page, &mut |_| {}).unwrap_err();
+    assert_eq!(e.kind, WalErrorKind::LsnOverflow);
+    // Any bytes past it, likewise.
+    let mut d = WalDecoder::new(seg(), Lsn(u64::MAX - 7));
+    d.set_version(v(16));
+    assert!(d.feed(&[0; 16], &mut |_| {}).is_err());
+}
