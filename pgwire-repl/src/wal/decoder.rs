@@ -394,11 +394,16 @@ impl WalDecoder {
             Rec::FirstPage | Rec::SkipCont { .. } => {
                 // XLogFindNextRecord: "skip over potential continuation data, keeping in
                 // mind that it may span multiple pages", trusting each page's xlp_rem_len.
-                self.rec = if flags.is_contrecord() && rem_len > 0 {
-                    Rec::SkipCont { left: rem_len }
-                } else {
-                    Rec::Boundary
-                };
+                // With xlp_rem_len 0 the record it finds right after the header is then
+                // refused: "contrecord is requested by".
+                if !flags.is_contrecord() {
+                    self.rec = Rec::Boundary;
+                    return Ok(());
+                }
+                if rem_len == 0 {
+                    return Err(self.err(page + header, WalErrorKind::ContrecordRequested));
+                }
+                self.rec = Rec::SkipCont { left: rem_len };
                 Ok(())
             }
             Rec::Boundary => self.no_contrecord(page + header, flags),

@@ -611,6 +611,17 @@ fn start_on_a_page_inside_a_record() {
     let recs = records(&events);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].lsn, next);
+    // The flag with nothing to continue: the record right after the header is refused.
+    let mut bytes = b.bytes()[8192..].to_vec();
+    bytes[16..20].copy_from_slice(&0u32.to_le_bytes());
+    let e = err_of(Lsn((1 << 20) + 8192), &bytes);
+    assert_eq!(
+        (e.lsn, e.kind),
+        (
+            Lsn((1 << 20) + 8192 + 24),
+            WalErrorKind::ContrecordRequested
+        )
+    );
 }
 
 #[test]
