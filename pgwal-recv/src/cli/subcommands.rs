@@ -15,6 +15,8 @@ pub struct MeasureOptions {
     pub status_interval: Option<Duration>,
     pub json: bool,
     pub metrics_listen: Option<SocketAddr>,
+    /// `--stats`: decode the WAL and show which resource managers write it.
+    pub stats: bool,
 }
 
 /// `pgwal-recv status`: the server's view of its replication.
@@ -38,6 +40,7 @@ const MEASURE_LONG: &[(&str, bool, Opt)] = &[
     ("status-interval", true, Opt::StatusInterval),
     ("json", false, Opt::Json),
     ("metrics-listen", true, Opt::MetricsListen),
+    ("stats", false, Opt::Stats),
 ];
 
 fn measure_short(c: char) -> Option<(bool, Opt)> {
@@ -90,6 +93,7 @@ pub(super) fn parse_measure(args: &[String]) -> Result<Action, CliError> {
             }
             Opt::Json => o.json = true,
             Opt::MetricsListen => o.metrics_listen = Some(parse_listen(v)?),
+            Opt::Stats => o.stats = true,
             _ => {}
         }
         Ok(())
@@ -141,6 +145,8 @@ Options:
       --json             print a JSON summary as the last line of stdout
       --metrics-listen=HOST:PORT
                          serve Prometheus metrics at http://HOST:PORT/metrics
+      --stats            decode the WAL: records and bytes per second by resource
+                         manager, in the progress lines, the JSON and the metrics
   -?, --help             show this help, then exit
 
 Without --slot, streaming starts at the start of the server's current segment.

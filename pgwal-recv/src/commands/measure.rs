@@ -11,12 +11,16 @@
 
 use std::time::{Duration, Instant};
 
-use pgwire_repl::{Client, Lsn, PrimaryKeepalive, StreamSender, TimelineId, XLogData};
+use pgwire_repl::wal::{Event as WalEvent, RecordInfo, WalDecoder};
+use pgwire_repl::{
+    Client, Lsn, PrimaryKeepalive, StreamSender, TimelineId, WalSegmentSize, XLogData,
+};
 
 use crate::cli::MeasureOptions;
 use crate::connect::{block_on, config, connect};
 use crate::observe::histogram::Histogram;
 use crate::observe::monitor::Monitor;
+use crate::observe::wal_stats::{RmgrStats, Stats};
 use crate::output::{bytes, error, info, report, PROGNAME};
 use crate::stream::follow::{follow, Follow, Handler, Step, StopReason};
 use crate::stream::start::{slot_start, version_text, SlotStart};
@@ -38,6 +42,8 @@ struct Summary {
     keepalives: u64,
     lag_bytes: Histogram,
     lag_micros: Histogram,
+    /// With `--stats`: the records by resource manager, and their names.
+    wal: Option<(Stats, Vec<(u8, &'static str)>)>,
 }
 
 impl Summary {
@@ -80,6 +86,37 @@ impl Summary {
             format!("lag in bytes: {}", pct(&self.lag_bytes, &bytes)),
             format!("lag in time: {}", pct(&self.lag_micros, &secs)),
         ]
+        .into_iter()
+        .chain(self.rmgr_rows().map(|(name, s, per_s)| {
+            format!(
+                "{name}: {} records, {} ({} of full-page images); {:.0} records/s, {}/s",
+                s.records,
+                bytes(s.record_bytes + s.fpi_bytes),
+                bytes(s.fpi_bytes),
+                per_s.0,
+                bytes(per_s.1 as u64)
+            )
+        }))
+        .collect()
+    }
+
+    /// With `--stats`, each resource manager seen: name, figures, and records and bytes per
+    /// second over the run; most bytes first.
+    fn rmgr_rows(&self) -> impl Iterator<Item = (&'static str, RmgrStats, (f64, f64))> + '_ {
+        let secs = self.seconds.max(1e-9);
+        let mut rows: Vec<_> = self
+            .wal
+            .iter()
+            .flat_map(|(stats, names)| {
+                names.iter().map(move |(id, name)| {
+                    let s = stats.get(*id);
+                    let b = (s.record_bytes + s.fpi_bytes) as f64;
+                    (*name, s, (s.records as f64 / secs, b / secs))
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| b.2 .1.total_cmp(&a.2 .1));
+        rows.into_iter()
     }
 
     fn json(&self) -> String {
@@ -91,7 +128,7 @@ impl Summary {
             })
         };
         let seconds = |us: u64| serde_json::json!(round(us as f64 / 1e6, 6));
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "start_lsn": self.start.to_string(),
             "end_lsn": self.end.to_string(),
             "timeline": self.timeline.0,
@@ -102,8 +139,26 @@ impl Summary {
             "keepalives": self.keepalives,
             "lag_bytes": pct(&self.lag_bytes, &|v| v.into()),
             "lag_seconds": pct(&self.lag_micros, &seconds),
-        })
-        .to_string()
+        });
+        if self.wal.is_some() {
+            let rmgrs: serde_json::Map<String, serde_json::Value> = self
+                .rmgr_rows()
+                .map(|(name, s, per_s)| {
+                    (
+                        name.to_owned(),
+                        serde_json::json!({
+                            "records": s.records,
+                            "record_bytes": s.record_bytes,
+                            "fpi_bytes": s.fpi_bytes,
+                            "records_per_s": round(per_s.0, 1),
+                            "bytes_per_s": round(per_s.1, 1),
+                        }),
+                    )
+                })
+                .collect();
+            doc["rmgrs"] = serde_json::Value::Object(rmgrs);
+        }
+        doc.to_string()
     }
 }
 
@@ -139,7 +194,7 @@ async fn measure(o: MeasureOptions) -> i32 {
             return 1;
         }
     };
-    let (start, tli) = match start_position(&mut client, &o).await {
+    let (start, tli, seg) = match start_position(&mut client, &o).await {
         Ok(s) => s,
         Err(e) => {
             error(e);
@@ -161,8 +216,9 @@ async fn measure(o: MeasureOptions) -> i32 {
         keepalives: 0,
         lag_bytes: Histogram::default(),
         lag_micros: Histogram::default(),
+        wal: None,
     };
-    let result = run(&mut client, &o, &monitor, &mut stop, &mut summary).await;
+    let result = run(&mut client, &o, seg, &monitor, &mut stop, &mut summary).await;
     let _ = client.close().await;
     let lines = summary.human();
     if o.json {
@@ -188,7 +244,7 @@ async fn measure(o: MeasureOptions) -> i32 {
 async fn start_position(
     client: &mut Client,
     o: &MeasureOptions,
-) -> Result<(Lsn, TimelineId), String> {
+) -> Result<(Lsn, TimelineId, WalSegmentSize), String> {
     let sys = client.identify_system().await.map_err(|e| {
         format!(
             "could not send replication command \"IDENTIFY_SYSTEM\": {}",
@@ -209,13 +265,14 @@ async fn start_position(
             )),
         }
     }
-    Ok((seg.round_down(at.0), at.1))
+    Ok((seg.round_down(at.0), at.1, seg))
 }
 
 /// Streams and counts; the summary's end and duration are filled in whatever happens.
 async fn run(
     client: &mut Client,
     o: &MeasureOptions,
+    seg: WalSegmentSize,
     monitor: &Monitor,
     stop: &mut StopSignal,
     sum: &mut Summary,
@@ -233,11 +290,18 @@ async fn run(
     let (start, tli) = (sum.start, sum.timeline);
     let mut m = Measurer {
         o,
+        seg,
         monitor,
         sum,
         stopped_at: None,
+        decoder: None,
+        records: Vec::new(),
+        last_tick: (Stats::default(), Instant::now()),
     };
     let result = follow(client, &opts, start, tli, stop, &mut m).await;
+    if o.stats {
+        m.sum.wal = Some(monitor.wal_stats());
+    }
     monitor.disconnected();
     let ended = m.stopped_at.unwrap_or_else(Instant::now);
     sum.seconds = ended.duration_since(began).as_secs_f64();
@@ -247,13 +311,51 @@ async fn run(
     result.map_err(|e| e.message)
 }
 
+impl Measurer<'_> {
+    /// `--stats`: records and bytes per second by resource manager since the last line,
+    /// busiest first (those with any).
+    fn rates(&mut self) -> Vec<String> {
+        let (stats, names) = self.monitor.wal_stats();
+        let now = Instant::now();
+        let secs = now.duration_since(self.last_tick.1).as_secs_f64().max(1e-9);
+        let mut rows: Vec<(f64, String)> = names
+            .iter()
+            .filter_map(|(id, name)| {
+                let (a, b) = (stats.get(*id), self.last_tick.0.get(*id));
+                let records = a.records - b.records;
+                let bytes_ = (a.record_bytes + a.fpi_bytes) - (b.record_bytes + b.fpi_bytes);
+                (records > 0).then(|| {
+                    (
+                        bytes_ as f64 / secs,
+                        format!(
+                            "  {name}: {:.0} records/s, {}/s",
+                            records as f64 / secs,
+                            bytes((bytes_ as f64 / secs) as u64)
+                        ),
+                    )
+                })
+            })
+            .collect();
+        rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+        self.last_tick = (stats, now);
+        rows.into_iter().map(|(_, l)| l).collect()
+    }
+}
+
 /// `measure`'s side of the stream: counts, never writes.
 struct Measurer<'a> {
     o: &'a MeasureOptions,
+    seg: WalSegmentSize,
     monitor: &'a Monitor,
     sum: &'a mut Summary,
     /// When the stream was told to stop (the end of the measured time).
     stopped_at: Option<Instant>,
+    /// `--stats`: the WAL decoder over the stream.
+    decoder: Option<WalDecoder>,
+    /// A message's records, handed to the monitor together.
+    records: Vec<RecordInfo>,
+    /// The figures at the last progress line, and when: the next line shows the difference.
+    last_tick: (Stats, Instant),
 }
 
 impl Handler for Measurer<'_> {
@@ -269,10 +371,34 @@ impl Handler for Measurer<'_> {
     fn started(&mut self, _sender: &StreamSender, tli: TimelineId, start: Lsn) {
         self.monitor.streaming(start, tli);
         self.sum.timeline = tli;
+        if self.o.stats {
+            // A new timeline starts where the last record of the old one ended, maybe
+            // inside a page: the version comes from the old one's pages then.
+            let mut d = WalDecoder::new(self.seg, start);
+            if let Some(v) = self.decoder.as_ref().and_then(WalDecoder::version) {
+                d.set_version(v);
+            }
+            self.decoder = Some(d);
+        }
     }
 
     fn xlogdata(&mut self, x: &XLogData, sender: &StreamSender) -> Result<Step, StreamError> {
         self.monitor.xlogdata(x);
+        if let Some(d) = self
+            .decoder
+            .as_mut()
+            .filter(|d| d.position() == x.wal_start)
+        {
+            let records = &mut self.records;
+            records.clear();
+            d.feed(&x.data, &mut |ev| {
+                if let WalEvent::Record(r) = ev {
+                    records.push(r);
+                }
+            })
+            .map_err(|e| StreamError::retry(format!("cannot decode the WAL received: {e}")))?;
+            self.monitor.records(&self.records);
+        }
         self.sum.messages += 1;
         let end = x.data_end().unwrap_or(x.wal_start);
         self.sum.end = self.sum.end.max(end);
@@ -315,11 +441,16 @@ impl Handler for Measurer<'_> {
     }
 
     fn tick(&mut self) {
-        let line = crate::observe::progress::line(&self.monitor.snapshot());
-        if self.o.json {
-            info(line)
-        } else {
-            println!("{PROGNAME}: {line}")
+        let mut lines = vec![crate::observe::progress::line(&self.monitor.snapshot())];
+        if self.o.stats {
+            lines.extend(self.rates());
+        }
+        for line in lines {
+            if self.o.json {
+                info(line)
+            } else {
+                println!("{PROGNAME}: {line}")
+            }
         }
     }
 }

@@ -21,7 +21,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use prometheus_client::metrics::MetricType;
+
 use crate::observe::monitor::Monitor;
+use crate::observe::wal_stats::RmgrStats;
 
 const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The request head must fit (hyper's smallest read buffer).
@@ -45,6 +48,38 @@ fn gauge_i(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: i64) -> std
 fn gauge_f(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> std::fmt::Result {
     let g = ConstGauge::new(v);
     g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+/// Records and bytes by resource manager (`rmgr` label, pg_waldump's names), for those seen
+/// so far: only when the WAL is decoded (the archiver's `--verify`, `measure --stats`).
+fn rmgr_counters(e: &mut DescriptorEncoder<'_>, monitor: &Monitor) -> std::fmt::Result {
+    let (stats, names) = monitor.wal_stats();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let families: [(&str, &str, fn(&RmgrStats) -> u64); 3] = [
+        ("pgwal_recv_wal_records", "WAL records decoded", |s| {
+            s.records
+        }),
+        (
+            "pgwal_recv_wal_record_bytes",
+            "WAL record bytes decoded, full-page images aside (pg_waldump's record size)",
+            |s| s.record_bytes,
+        ),
+        (
+            "pgwal_recv_wal_fpi_bytes",
+            "Full-page image bytes in the WAL decoded",
+            |s| s.fpi_bytes,
+        ),
+    ];
+    for (name, help, value) in families {
+        let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for (id, rmgr) in &names {
+            let c = ConstCounter::new(value(&stats.get(*id)));
+            c.encode(family.encode_family(&[("rmgr", *rmgr)])?)?;
+        }
+    }
+    Ok(())
 }
 
 fn lsn(l: pgwire_repl::Lsn) -> i64 {
@@ -144,6 +179,7 @@ impl Collector for MonitorCollector {
                 off as f64 / 1e6,
             )?;
         }
+        rmgr_counters(e, &self.0)?;
         gauge_i(
             e,
             "pgwal_recv_timeline",

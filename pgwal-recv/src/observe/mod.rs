@@ -6,3 +6,4 @@ pub mod histogram;
 pub mod metrics;
 pub mod monitor;
 pub mod progress;
+pub mod wal_stats;

@@ -7,7 +7,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use pgwire_repl::wal::RecordInfo;
 use pgwire_repl::{LagSnapshot, LagTracker, Lsn, PrimaryKeepalive, TimelineId, XLogData};
+
+use super::wal_stats::Stats;
 
 /// Throughput is averaged over this window.
 pub const RATE_WINDOW: Duration = Duration::from_secs(2);
@@ -24,6 +27,10 @@ struct State {
     reconnects: u64,
     messages: u64,
     keepalives: u64,
+    /// Records by resource manager, when the WAL is decoded (`--verify`, `measure --stats`).
+    rmgr: Stats,
+    /// Their names, as pg_waldump prints them, once a record of each was seen.
+    rmgr_names: Vec<(u8, &'static str)>,
 }
 
 /// One moment's view.
@@ -49,6 +56,8 @@ impl Default for Monitor {
             reconnects: 0,
             messages: 0,
             keepalives: 0,
+            rmgr: Stats::default(),
+            rmgr_names: Vec::new(),
         })))
     }
 }
@@ -89,6 +98,27 @@ impl Monitor {
         let mut s = self.state();
         s.keepalives += 1;
         s.tracker.on_keepalive(k, Instant::now(), SystemTime::now());
+    }
+
+    /// Records decoded from the stream (a message's worth: one lock for all of them).
+    pub fn records(&self, records: &[RecordInfo]) {
+        if records.is_empty() {
+            return;
+        }
+        let mut s = self.state();
+        for r in records {
+            if s.rmgr.get(r.rmid).records == 0 {
+                s.rmgr_names.push((r.rmid, r.rmgr_name));
+                s.rmgr_names.sort_unstable();
+            }
+            s.rmgr.add(r.rmid, r.tot_len, r.fpi_len);
+        }
+    }
+
+    /// Records so far by resource manager: the figures and each one's name.
+    pub fn wal_stats(&self) -> (Stats, Vec<(u8, &'static str)>) {
+        let s = self.state();
+        (s.rmgr.clone(), s.rmgr_names.clone())
     }
 
     pub fn flushed(&self, lsn: Lsn) {

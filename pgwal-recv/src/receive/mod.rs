@@ -11,7 +11,7 @@ use pgwire_repl::{
     XLogData,
 };
 
-use pgwire_repl::wal::{Event as WalEvent, WalDecoder};
+use pgwire_repl::wal::{Event as WalEvent, RecordInfo, WalDecoder};
 
 use crate::archive::{Archive, FileSettings};
 use crate::observe::monitor::Monitor;
@@ -247,7 +247,7 @@ impl Handler for Receiver<'_> {
         // Checked before it is written: a bad record stops the archiver, and what was
         // received before it stays in the .partial.
         if let Some(c) = self.checker.as_mut() {
-            c.check(x)?;
+            c.check(x, &self.s.monitor)?;
         }
         if self.writer.write(x, self.s.endpos)? {
             return Ok(Step::Stop);
@@ -323,6 +323,8 @@ struct Checker {
     decoder: WalDecoder,
     /// The end of the last record checked: what may be reported flushed.
     checked: Lsn,
+    /// A message's records, handed to the monitor together.
+    records: Vec<RecordInfo>,
 }
 
 impl Checker {
@@ -332,24 +334,30 @@ impl Checker {
         Checker {
             decoder,
             checked: start,
+            records: Vec::new(),
         }
     }
 
-    /// Feeds one XLogData; a record that fails its checks, or WAL that ends (the server
-    /// never sends zeros), ends the program with the LSN and the reason.
-    fn check(&mut self, x: &XLogData) -> Result<(), StreamError> {
+    /// Feeds one XLogData, counting its records for the metrics; a record that fails its
+    /// checks, or WAL that ends (the server never sends zeros), ends the program with the
+    /// LSN and the reason.
+    fn check(&mut self, x: &XLogData, monitor: &Monitor) -> Result<(), StreamError> {
         if x.wal_start != self.decoder.position() {
             // A gap or an overlap in the stream: the writer reports it in its own words.
             return Ok(());
         }
-        let mut checked = self.checked;
         let mut ended = None;
+        let records = &mut self.records;
+        records.clear();
         let fed = self.decoder.feed(&x.data, &mut |ev| match ev {
-            WalEvent::Record(r) => checked = r.end,
+            WalEvent::Record(r) => records.push(r),
             WalEvent::End(e) => ended = Some(e),
             _ => {}
         });
-        self.checked = checked;
+        if let Some(last) = self.records.last() {
+            self.checked = last.end;
+        }
+        monitor.records(&self.records);
         if let Err(e) = fed {
             return Err(StreamError::fatal(format!(
                 "WAL received from the server fails verification: {e}"

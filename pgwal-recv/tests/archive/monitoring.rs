@@ -82,6 +82,25 @@ fn measure_reports_the_wal_from_the_slot_to_endpos_and_leaves_the_slot() {
             (&again["start_lsn"], &again["bytes"]),
             (&v["start_lsn"], &v["bytes"])
         );
+        assert!(again.get("rmgrs").is_none(), "{again}");
+        // --stats: the same WAL decoded, by resource manager. The rows were ~1 kB inserts:
+        // Heap has most of the bytes; every figure adds up to at most what was streamed.
+        cmd.arg("--stats");
+        let out = run(&mut cmd, Duration::from_secs(60));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let st = last_json(&out);
+        let heap = &st["rmgrs"]["Heap"];
+        assert!(heap["records"].as_u64().unwrap() > 1000, "{st}");
+        assert!(heap["bytes_per_s"].as_f64().unwrap() > 0.0, "{st}");
+        let total: u64 = st["rmgrs"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r["record_bytes"].as_u64().unwrap() + r["fpi_bytes"].as_u64().unwrap())
+            .sum();
+        assert!(total <= st["bytes"].as_u64().unwrap(), "{st}");
+        assert!(total > st["bytes"].as_u64().unwrap() / 2, "{st}");
+        assert!(stderr(&out).contains("Heap: "), "{}", stderr(&out));
     }
 }
 
@@ -234,6 +253,12 @@ fn metrics_follow_the_archiver_and_lag_returns_to_zero_at_rest() {
     );
     assert!(metric(&m, "pgwal_recv_flushed_lsn") > metric(&first, "pgwal_recv_flushed_lsn"));
     assert_eq!(metric(&m, "pgwal_recv_reconnects_total"), 0.0);
+    // --verify (the default) decodes the WAL: records by resource manager, as labels.
+    assert!(
+        metric(&m, "pgwal_recv_wal_records_total{rmgr=\"Heap\"}") > 1000.0,
+        "{m:?}"
+    );
+    assert!(metric(&m, "pgwal_recv_wal_record_bytes_total{rmgr=\"Heap\"}") > 1e6);
     // --verbose: plain progress lines in a log (stderr is a file here).
     ar.wait_until("a progress line", Duration::from_secs(15), |e| {
         e.lines().any(|l| l.contains(" MB/s, lag "))

@@ -9,9 +9,9 @@ use pgwire_repl::wal::{EndReason, Event, WalDecoder};
 use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
 
 use super::plan::{Plan, Planned, Problem};
-use super::stats::Stats;
 use super::TimelineSummary;
 use crate::archive::Archive;
+use crate::observe::wal_stats::Stats;
 
 /// Bytes handed from the reading thread to the decoding one at a time.
 const CHUNK: usize = 1 << 20;

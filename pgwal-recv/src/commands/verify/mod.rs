@@ -11,7 +11,6 @@
 
 pub mod check;
 pub mod plan;
-pub mod stats;
 
 use std::collections::BTreeMap;
 use std::io::Read;

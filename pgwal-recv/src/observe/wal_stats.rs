@@ -1,6 +1,8 @@
 //! Per resource manager statistics, counted as pg_waldump's `--stats` counts them (a record's
 //! size is its total length less its full-page images) and shown as its `--stats=rmgr`
-//! table: the same names, order, figures and layout.
+//! table: the same names, order, figures and layout. `verify --stats` prints them; the
+//! archiver (with `--verify`) and `measure --stats` count them live, for the metrics and the
+//! progress lines.
 
 use serde_json::{Map, Value};
 
@@ -47,6 +49,14 @@ impl Stats {
 
     pub fn get(&self, rmid: u8) -> RmgrStats {
         self.by_id[usize::from(rmid)]
+    }
+
+    /// The ids with records, and their figures.
+    pub fn active(&self) -> impl Iterator<Item = (u8, RmgrStats)> + '_ {
+        (0..=u8::MAX)
+            .zip(self.by_id.iter())
+            .filter(|(_, s)| s.records > 0)
+            .map(|(id, s)| (id, *s))
     }
 
     pub fn records(&self) -> u64 {
