@@ -57,7 +57,8 @@ fn rmgr_counters(e: &mut DescriptorEncoder<'_>, monitor: &Monitor) -> std::fmt::
     if names.is_empty() {
         return Ok(());
     }
-    let families: [(&str, &str, fn(&RmgrStats) -> u64); 3] = [
+    type Family = (&'static str, &'static str, fn(&RmgrStats) -> u64);
+    let families: [Family; 3] = [
         ("pgwal_recv_wal_records", "WAL records decoded", |s| {
             s.records
         }),
