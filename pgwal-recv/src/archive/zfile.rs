@@ -273,6 +273,10 @@ pub fn reader<R: Read + Send + 'static>(
     method: Method,
     stored: R,
 ) -> io::Result<Box<dyn Read + Send>> {
+    if method == Method::None {
+        // Read straight into the caller's buffer: no copy through one of ours.
+        return Ok(Box::new(stored));
+    }
     let failed = Arc::new(AtomicBool::new(false));
     let src = BufReader::with_capacity(
         64 * 1024,
@@ -282,7 +286,7 @@ pub fn reader<R: Read + Send + 'static>(
         },
     );
     let decoder: Box<dyn Read + Send> = match method {
-        Method::None => return Ok(Box::new(src)),
+        Method::None => Box::new(src),
         Method::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(src)),
         Method::Lz4 => Box::new(Lz4Reader(Some(lz4::Decoder::new(src)?))),
         Method::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(src)?),

@@ -32,8 +32,8 @@ Options:
       --synchronous      flush write-ahead log immediately after writing
   -v, --verbose          output verbose messages
       --verify           check each record (headers, links, CRC) as it arrives, before
-                         reporting it flushed (the default)
-      --no-verify        do not check records as they arrive
+                         reporting it flushed
+      --no-verify        do not (the default)
   -V, --version          output version information, then exit
   -Z, --compress=METHOD[:DETAIL]
                          compress as specified; METHOD is none, gzip, lz4 or zstd

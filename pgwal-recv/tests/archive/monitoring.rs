@@ -208,6 +208,7 @@ fn metrics_follow_the_archiver_and_lag_returns_to_zero_at_rest() {
         "-S",
         "metrics",
         "-v",
+        "--verify",
         "--metrics-listen",
         &listen,
         "-d",
@@ -253,7 +254,7 @@ fn metrics_follow_the_archiver_and_lag_returns_to_zero_at_rest() {
     );
     assert!(metric(&m, "pgwal_recv_flushed_lsn") > metric(&first, "pgwal_recv_flushed_lsn"));
     assert_eq!(metric(&m, "pgwal_recv_reconnects_total"), 0.0);
-    // --verify (the default) decodes the WAL: records by resource manager, as labels.
+    // --verify decodes the WAL: records by resource manager, as labels.
     assert!(
         metric(&m, "pgwal_recv_wal_records_total{rmgr=\"Heap\"}") > 1000.0,
         "{m:?}"

@@ -291,3 +291,101 @@ fn user_errors() {
         stderr(&out)
     );
 }
+
+/// A proxy between a client and `server_port` that forwards everything, but flips one byte
+/// in the WAL of the `nth` XLogData message of 200 bytes or more (inside its payload, clear
+/// of the message header): WAL damaged on the way, as a real server never sends it.
+fn corrupting_proxy(server_port: u16, nth: usize) -> u16 {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                return;
+            };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                loop {
+                    let mut head = [0u8; 5];
+                    if server.read_exact(&mut head).is_err() {
+                        return;
+                    }
+                    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                    let mut body = vec![0u8; len.saturating_sub(4)];
+                    if server.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    // CopyData holding XLogData: 'w', then 24 bytes of header, then WAL.
+                    if head[0] == b'd' && body.first() == Some(&b'w') && body.len() >= 200 {
+                        seen += 1;
+                        if seen == nth {
+                            body[25 + 100] ^= 0x01;
+                        }
+                    }
+                    if client.write_all(&head).is_err() || client.write_all(&body).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn the_archiver_with_verify_stops_at_a_record_damaged_on_the_way() {
+    let pg = cluster(&[]);
+    if !starts_at_the_slot() {
+        return;
+    }
+    pg.create_physical_slot("live").unwrap();
+    pg.generate_wal(6 << 20).unwrap();
+    let end = pg.generate_wal(64 << 10).unwrap();
+    let through_proxy = |proxy: u16| {
+        format!(
+            "host=127.0.0.1 port={proxy} user={} sslmode=disable",
+            testenv::roles::REPL_TRUST.name
+        )
+    };
+    // --verify: stops at the damage with its LSN and reason, exit 1, even without -n.
+    let dir = TempDir::new("live-verify");
+    let out = run(
+        bin()
+            .args(["-D", &dir.arg(), "-S", "live", "--verify", "-E", end.trim()])
+            .args(["-d", &through_proxy(corrupting_proxy(pg.port(), 12))]),
+        Duration::from_secs(60),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("WAL received from the server fails verification: ") && err.contains(" at 0/"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")),
+        "the .partial went"
+    );
+    // Without it the same damage is archived as it came, and `verify` finds it later.
+    let dir = TempDir::new("live-no-verify");
+    let out = run(
+        bin()
+            .args(["-D", &dir.arg(), "-S", "live", "-E", end.trim(), "-n"])
+            .args(["-d", &through_proxy(corrupting_proxy(pg.port(), 12))]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (out, v) = verify(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+}

@@ -1,5 +1,6 @@
 //! Reading the planned files and checking them: one thread reads and decompresses, the
-//! caller's decodes, and between them a few 1 MiB buffers go back and forth.
+//! caller's decodes, and between them a few 256 KiB buffers go back and forth (sized to stay
+//! in the cache between the copy from the kernel and the decoding).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -14,7 +15,7 @@ use crate::archive::Archive;
 use crate::observe::wal_stats::Stats;
 
 /// Bytes handed from the reading thread to the decoding one at a time.
-const CHUNK: usize = 1 << 20;
+const CHUNK: usize = 1 << 18;
 /// Buffers in flight between the two threads: memory is bounded by their number.
 const BUFFERS: usize = 6;
 
@@ -35,7 +36,8 @@ pub struct Outcome {
 
 /// From the reading thread.
 enum Msg {
-    Data(usize, Vec<u8>),
+    /// The file's next bytes: the buffer's first `.2`.
+    Data(usize, Vec<u8>, usize),
     /// The file has been read whole.
     Done(usize),
     /// Reading it failed; nothing more comes of it.
@@ -59,7 +61,7 @@ pub async fn run(archive: &Archive, plan: &Plan, seg: WalSegmentSize) -> Outcome
     let (to_decoder, from_reader) = mpsc::sync_channel::<Msg>(BUFFERS);
     let (to_reader, spare) = mpsc::sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
-        let _ = to_reader.send(Vec::with_capacity(CHUNK));
+        let _ = to_reader.send(vec![0; CHUNK]);
     }
     std::thread::scope(|scope| {
         let archive = archive.clone();
@@ -93,27 +95,35 @@ fn read_all(
             }
         };
         loop {
+            // Buffers stay at full length, zeroed once when made: reads go straight into
+            // them, with nothing to clear or initialize each time.
             let Ok(mut buf) = spare.recv() else { return };
-            buf.clear();
-            match r.by_ref().take(CHUNK as u64).read_to_end(&mut buf) {
-                Ok(0) => {
-                    // This buffer stays here; the decoding side puts a new one in its place.
-                    if out.send(Msg::Done(i)).is_err() {
-                        return;
+            buf.resize(CHUNK, 0);
+            let mut filled = 0;
+            let read = loop {
+                match r.read(&mut buf[filled..]) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        filled += n;
+                        if filled == CHUNK {
+                            break Ok(());
+                        }
                     }
-                    break;
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => break Err(e),
                 }
-                Ok(_) => {
-                    if out.send(Msg::Data(i, buf)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    if out.send(Msg::Failed(i, e)).is_err() {
-                        return;
-                    }
-                    break;
-                }
+            };
+            let msg = match read {
+                Err(e) => Msg::Failed(i, e),
+                Ok(()) if filled == 0 => Msg::Done(i),
+                Ok(()) => Msg::Data(i, buf, filled),
+            };
+            let last = !matches!(msg, Msg::Data(..));
+            if out.send(msg).is_err() {
+                return;
+            }
+            if last {
+                break;
             }
         }
     }
@@ -149,7 +159,7 @@ impl Verifier<'_> {
         let mut current: Option<FileState> = None;
         while let Ok(msg) = from_reader.recv() {
             let i = match &msg {
-                Msg::Data(i, _) | Msg::Done(i) | Msg::Failed(i, _) => *i,
+                Msg::Data(i, _, _) | Msg::Done(i) | Msg::Failed(i, _) => *i,
             };
             if current.as_ref().is_none_or(|c| c.index != i) {
                 current = Some(self.start(i));
@@ -158,12 +168,12 @@ impl Verifier<'_> {
                 continue;
             };
             match msg {
-                Msg::Data(_, buf) => {
-                    self.feed(state, &buf);
+                Msg::Data(_, buf, len) => {
+                    self.feed(state, &buf[..len]);
                     let _ = to_reader.try_send(buf);
                 }
                 Msg::Done(_) => {
-                    let _ = to_reader.try_send(Vec::with_capacity(CHUNK));
+                    let _ = to_reader.try_send(vec![0; CHUNK]);
                     if let Some(s) = current.take() {
                         self.finish(s);
                     }
@@ -175,7 +185,7 @@ impl Verifier<'_> {
                         format!("could not be read: {}", crate::output::os_error(&e))
                     };
                     self.problem(i, None, what);
-                    let _ = to_reader.try_send(Vec::with_capacity(CHUNK));
+                    let _ = to_reader.try_send(vec![0; CHUNK]);
                     current = None;
                 }
             }

@@ -7,7 +7,7 @@
 //! each page and record as PostgreSQL's reader does; [`check`] adds what only the archive
 //! knows: sizes, where WAL may end, the timeline each page must carry, one system
 //! identifier. One thread reads and decompresses while the other decodes, through a few
-//! reused 1 MiB buffers: memory stays bounded whatever the archive's size.
+//! reused 256 KiB buffers: memory stays bounded whatever the archive's size.
 
 pub mod check;
 pub mod plan;
