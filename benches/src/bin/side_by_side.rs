@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pgwire_repl_benches::timing::{median, read_stats, row, time_into, Run};
 use testenv::{Cluster, Options};
 
 struct Args {
@@ -76,14 +77,6 @@ impl Tool {
     }
 }
 
-/// One timed run: wall seconds, CPU seconds (user + system), peak RSS in KiB.
-#[derive(Clone, Copy, Default)]
-struct Run {
-    wall: f64,
-    cpu: f64,
-    rss_kib: f64,
-}
-
 fn program(pg: &Cluster, tool: Tool, a: &Args) -> PathBuf {
     match tool {
         Tool::Ours | Tool::Measure => a.pgwal_recv.clone(),
@@ -94,34 +87,9 @@ fn program(pg: &Cluster, tool: Tool, a: &Args) -> PathBuf {
 /// The tool under `/usr/bin/time`, as the cluster's OS user.
 fn timed(pg: &Cluster, tool: Tool, a: &Args, stats: &Path) -> Command {
     let mut c = pg.os_user().command(Path::new("/usr/bin/time"));
-    c.arg("-o").arg(stats).args(["-f", "%e %U %S %M"]);
+    time_into(&mut c, stats);
     c.arg(program(pg, tool, a));
     c
-}
-
-fn read_stats(stats: &Path) -> Run {
-    let text = std::fs::read_to_string(stats).expect("time output");
-    let last = text.lines().last().unwrap_or_default();
-    let f: Vec<f64> = last
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    assert_eq!(f.len(), 4, "unexpected /usr/bin/time output: {text}");
-    Run {
-        wall: f[0],
-        cpu: f[1] + f[2],
-        rss_kib: f[3],
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
 }
 
 fn catch_up(pg: &Cluster, a: &Args, sync: bool) -> Vec<(Tool, Run)> {
@@ -302,13 +270,6 @@ fn pgbench_tps(pg: &Cluster, a: &Args, tool: Tool) -> (f64, Run) {
     let run = read_stats(&stats);
     std::fs::remove_dir_all(&dir).unwrap();
     (tps, run)
-}
-
-fn row(label: &str, ours: f64, theirs: f64, unit: &str, digits: usize) -> String {
-    format!(
-        "| {label} | {ours:.digits$} {unit} | {theirs:.digits$} {unit} | {:.2}× |",
-        ours / theirs
-    )
 }
 
 /// `date, kernel, CPU model, cores, memory` of this machine.

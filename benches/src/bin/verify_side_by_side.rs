@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use pgwire_repl_benches::timing::{median, read_stats, row, time_into, Run};
 use testenv::{Cluster, Options};
 
 struct Args {
@@ -46,51 +47,19 @@ fn args() -> Result<Args, String> {
     Ok(a)
 }
 
-/// One timed run: wall seconds, CPU seconds, peak RSS in KiB.
-#[derive(Clone, Copy, Default)]
-struct Run {
-    wall: f64,
-    cpu: f64,
-    rss_kib: f64,
-}
-
 /// Runs `program args` under `/usr/bin/time`, stdout to /dev/null; wants success.
 fn timed(program: &Path, args: &[String]) -> Run {
     let stats = std::env::temp_dir().join(format!("verify-bench-time-{}", std::process::id()));
-    let status = Command::new("/usr/bin/time")
-        .arg("-o")
-        .arg(&stats)
-        .args(["-f", "%e %U %S %M"])
+    let mut cmd = Command::new("/usr/bin/time");
+    time_into(&mut cmd, &stats);
+    let status = cmd
         .arg(program)
         .args(args)
         .stdout(Stdio::null())
         .status()
         .expect("run /usr/bin/time");
     assert!(status.success(), "{} {args:?} failed", program.display());
-    let text = std::fs::read_to_string(&stats).expect("time output");
-    let f: Vec<f64> = text
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    assert_eq!(f.len(), 4, "unexpected /usr/bin/time output: {text}");
-    Run {
-        wall: f[0],
-        cpu: f[1] + f[2],
-        rss_kib: f[3],
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
+    read_stats(&stats)
 }
 
 /// Archives the cluster's WAL from slot `slot` to `end` into `dir` with `extra` options.
@@ -121,13 +90,6 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn row(label: &str, ours: f64, theirs: f64, unit: &str, digits: usize) -> String {
-    format!(
-        "| {label} | {ours:.digits$} {unit} | {theirs:.digits$} {unit} | {:.2}× |",
-        ours / theirs
-    )
 }
 
 fn main() {

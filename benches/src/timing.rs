@@ -1,0 +1,52 @@
+//! Timing the side-by-side programs' runs: `/usr/bin/time`'s wall, CPU and peak RSS, medians,
+//! and the markdown rows they print.
+
+use std::path::Path;
+use std::process::Command;
+
+/// One timed run: wall seconds, CPU seconds (user + system), peak RSS in KiB.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Run {
+    pub wall: f64,
+    pub cpu: f64,
+    pub rss_kib: f64,
+}
+
+/// Puts `/usr/bin/time -o stats -f …` in front of what `cmd` will run.
+pub fn time_into(cmd: &mut Command, stats: &Path) {
+    cmd.arg("-o").arg(stats).args(["-f", "%e %U %S %M"]);
+}
+
+/// The [`Run`] that `/usr/bin/time` wrote to `stats` (its last line).
+pub fn read_stats(stats: &Path) -> Run {
+    let text = std::fs::read_to_string(stats).expect("time output");
+    let last = text.lines().last().unwrap_or_default();
+    let f: Vec<f64> = last
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    assert_eq!(f.len(), 4, "unexpected /usr/bin/time output: {text}");
+    Run {
+        wall: f[0],
+        cpu: f[1] + f[2],
+        rss_kib: f[3],
+    }
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// `| label | ours unit | theirs unit | ratio× |`.
+pub fn row(label: &str, ours: f64, theirs: f64, unit: &str, digits: usize) -> String {
+    format!(
+        "| {label} | {ours:.digits$} {unit} | {theirs:.digits$} {unit} | {:.2}× |",
+        ours / theirs
+    )
+}
