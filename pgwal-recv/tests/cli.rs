@@ -152,7 +152,7 @@ fn getopt_complaints() {
     );
     getopt(
         &["--no"],
-        "option '--no' is ambiguous; possibilities: '--no-loop' '--no-password' '--no-sync'",
+        "option '--no' is ambiguous; possibilities: '--no-loop' '--no-password' '--no-sync' '--no-verify'",
     );
 }
 
