@@ -136,6 +136,8 @@ pub enum Action {
     Status(StatusOptions),
     /// `verify`.
     Verify(VerifyOptions),
+    /// `restore`.
+    Restore(RestoreOptions),
     /// A subcommand's `--help`: print this text to stdout, exit 0.
     SubHelp(String),
 }
@@ -235,6 +237,9 @@ enum Opt {
     Stats,
     Verify,
     NoVerify,
+    Partial,
+    Prefetch,
+    PrefetchWorker,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -382,7 +387,15 @@ impl Raw {
             Opt::Verify => o.verify = true,
             Opt::NoVerify => o.verify = false,
             // Not in the archiver's tables.
-            Opt::Duration | Opt::Json | Opt::Timeline | Opt::Start | Opt::End | Opt::Stats => {}
+            Opt::Duration
+            | Opt::Json
+            | Opt::Timeline
+            | Opt::Start
+            | Opt::End
+            | Opt::Stats
+            | Opt::Partial
+            | Opt::Prefetch
+            | Opt::PrefetchWorker => {}
         }
         Ok(())
     }
@@ -478,6 +491,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
         Some("measure") => return parse_measure(&args[1..]),
         Some("status") => return parse_status(&args[1..]),
         Some("verify") => return verify::parse_verify(&args[1..]),
+        Some("restore") => return restore::parse_restore(&args[1..]),
         _ => {}
     }
     let mut raw = Raw::default();
@@ -612,6 +626,8 @@ pub use subcommands::{measure_help_text, status_help_text, MeasureOptions, Statu
 mod verify;
 use subcommands::{parse_measure, parse_status};
 pub use verify::{verify_help_text, VerifyOptions};
+mod restore;
+pub use restore::{restore_help_text, RestoreOptions, MAX_PREFETCH};
 
 #[cfg(test)]
 mod tests;

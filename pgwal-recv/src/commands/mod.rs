@@ -4,5 +4,6 @@
 
 pub mod archive;
 pub mod measure;
+pub mod restore;
 pub mod status;
 pub mod verify;
