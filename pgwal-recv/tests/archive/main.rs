@@ -9,6 +9,7 @@ mod identity;
 mod modes;
 mod monitoring;
 mod prompt;
+mod recovery;
 mod restore;
 mod resume;
 mod signals;

@@ -1,0 +1,316 @@
+//! Proven by PostgreSQL itself: servers recover from archives that pgwal-recv wrote, through
+//! `pgwal-recv restore` as their restore_command. A base backup is taken without WAL (`-X
+//! none`), the archiver writes the WAL (every compression), rows are committed in batches
+//! whose LSNs, xids and times are noted, and copies of the backup recover to each kind of
+//! target, to the end after the primary crashed (`--partial`, the archivers synchronous),
+//! across a promotion, not past a damaged segment, and as a standby fed by the archive only.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use testenv::{CloneMethod, Cluster, RecoveryMode};
+
+use crate::common::*;
+
+/// rows per batch.
+const ROWS: u32 = 100;
+
+/// pgwal-recv run as the server's OS user, so that the server (running restore_command as
+/// that user) can read what it writes.
+fn os_bin(pg: &Cluster) -> Command {
+    let mut c = pg
+        .os_user()
+        .command(Path::new(env!("CARGO_BIN_EXE_pgwal-recv")));
+    c.stdin(std::process::Stdio::null());
+    c
+}
+
+/// An archiver of `pg` into `dir` through slot `name` (created here), as application
+/// `name`, with `extra` options; `-n`, so it ends when the server goes.
+fn archiver(pg: &Cluster, dir: &Path, name: &str, extra: &[&str]) -> Background {
+    pg.create_physical_slot(name).unwrap();
+    Background::spawn(
+        os_bin(pg)
+            .args(["-D", &dir.display().to_string(), "-S", name, "-n"])
+            .args(["-d", &format!("{} application_name={name}", conninfo(pg))])
+            .args(extra),
+    )
+}
+
+/// Waits until `names` all stream from `pg`.
+fn wait_streaming(pg: &Cluster, names: &[&str]) {
+    let list = names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    testenv::wait_for("the archivers to stream", Duration::from_secs(30), || {
+        pg.sql(&format!(
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming' \
+             AND application_name IN ({list})"
+        ))
+        .is_ok_and(|n| n == names.len().to_string())
+    })
+    .unwrap();
+}
+
+/// Waits until each of `names` has flushed `pg`'s WAL up to its current position.
+fn wait_flushed(pg: &Cluster, names: &[&str]) {
+    let target = lsn(pg, "SELECT pg_current_wal_lsn()");
+    for n in names {
+        testenv::wait_for("the archiver to flush", Duration::from_secs(60), || {
+            pg.sql(&format!(
+                "SELECT flush_lsn >= '{target}' FROM pg_stat_replication \
+                 WHERE application_name = '{n}'"
+            ))
+            .is_ok_and(|s| s == "t")
+        })
+        .unwrap();
+    }
+}
+
+/// The restore_command for archive `dir`.
+fn restore_command(dir: &Path, extra: &str) -> String {
+    format!(
+        "{} restore -D {} {extra} %f %p",
+        env!("CARGO_BIN_EXE_pgwal-recv"),
+        dir.display()
+    )
+}
+
+/// A batch of rows committed in one transaction: what a recovery target can name.
+#[derive(Debug, Clone)]
+struct Batch {
+    xid: String,
+    /// The insert position after the commit.
+    lsn: String,
+    /// A time after the commit and before the next batch's.
+    time: String,
+}
+
+/// Commits batch `b` (ROWS rows of `pitr`), then some WAL in other transactions (a
+/// segment's worth: the next batch is in another segment).
+fn commit_batch(pg: &Cluster, b: u32) -> Batch {
+    let batch = commit_last_batch(pg, b);
+    pg.generate_wal(1200 << 10).unwrap();
+    batch
+}
+
+/// Commits batch `b` and nothing after it.
+fn commit_last_batch(pg: &Cluster, b: u32) -> Batch {
+    let xid = pg
+        .sql(&format!(
+            "BEGIN; INSERT INTO pitr SELECT {b}, g FROM generate_series(1, {ROWS}) g; \
+             SELECT txid_current(); COMMIT;"
+        ))
+        .unwrap();
+    let lsn = pg.sql("SELECT pg_current_wal_lsn()").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let time = pg.sql("SELECT clock_timestamp()").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    Batch { xid, lsn, time }
+}
+
+/// A copy of `backup` recovered with `settings`; `(rows, highest batch)` once it is out of
+/// recovery.
+fn recover(backup: &Cluster, command: &str, settings: &[String]) -> (Cluster, String) {
+    let mut copy = backup.copy_stopped().unwrap();
+    copy.start_recovery(RecoveryMode::Archive, command, settings)
+        .unwrap_or_else(|e| panic!("recovery with {settings:?}: {e}"));
+    copy.wait_recovered().unwrap();
+    let got = copy
+        .sql("SELECT count(*) || ' rows, batches to ' || coalesce(max(batch), 0) FROM pitr")
+        .unwrap();
+    (copy, got)
+}
+
+fn rows(batches: u32) -> String {
+    format!("{} rows, batches to {batches}", batches * ROWS)
+}
+
+/// The segment a backup's WAL starts in, from its backup_label.
+fn backup_start_segment(backup: &Cluster) -> String {
+    let label = std::fs::read_to_string(backup.data_dir().join("backup_label")).unwrap();
+    let line = label.lines().next().unwrap();
+    let file = line.split("(file ").nth(1).unwrap();
+    file.trim_end_matches(')').to_owned()
+}
+
+const METHODS: [&str; 4] = ["none", "gzip", "lz4", "zstd"];
+
+#[test]
+fn targets_and_the_end_after_a_crash_from_every_compression() {
+    let pg = cluster(&[]);
+    pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
+    let names: Vec<String> = METHODS.iter().map(|z| format!("arch_{z}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dirs: Vec<PathBuf> = METHODS
+        .iter()
+        .map(|z| pg.scratch_dir(&format!("archive-{z}")).unwrap())
+        .collect();
+    let mut archivers: Vec<Background> = METHODS
+        .iter()
+        .zip(&dirs)
+        .zip(&names)
+        .map(|((z, dir), name)| archiver(&pg, dir, name, &["-Z", z, "--synchronous"]))
+        .collect();
+    wait_streaming(&pg, &names);
+    // Every commit waits until all four archivers have flushed it.
+    pg.sql(&format!(
+        "ALTER SYSTEM SET synchronous_standby_names = 'ANY 4 ({})'; SELECT pg_reload_conf();",
+        names.join(", ")
+    ))
+    .unwrap();
+    let (backup, method) = pg.base_backup(CloneMethod::Auto).unwrap();
+    let mut batches: Vec<Batch> = (1..=5).map(|b| commit_batch(&pg, b)).collect();
+    // The last batch is in the segment the archivers were writing when the primary
+    // crashed: only in their .partial files.
+    batches.push(commit_last_batch(&pg, 6));
+    eprintln!(
+        "PostgreSQL {}: base backup by {method:?}, batches {batches:#?}",
+        pg.bin().full_version()
+    );
+    // The primary crashes: the last segment is a .partial in every archive.
+    pg.kill().unwrap();
+    for a in archivers.drain(..) {
+        let (code, err) = a.wait(Duration::from_secs(30));
+        assert!(code.is_some(), "{err}");
+    }
+
+    let promote = "recovery_target_action = 'promote'".to_owned();
+    let targets = [
+        (format!("recovery_target_lsn = '{}'", batches[1].lsn), 2),
+        (format!("recovery_target_xid = '{}'", batches[2].xid), 3),
+        (format!("recovery_target_time = '{}'", batches[3].time), 4),
+        ("recovery_target = 'immediate'".to_owned(), 0),
+    ];
+    for ((target, want), (dir, z)) in targets.iter().zip(dirs.iter().zip(METHODS)) {
+        let began = Instant::now();
+        let (_copy, got) = recover(
+            &backup,
+            &restore_command(dir, ""),
+            &[target.clone(), promote.clone()],
+        );
+        assert_eq!(got, rows(*want), "{target} from the -Z {z} archive");
+        eprintln!("{target} (-Z {z}): {got}, in {:?}", began.elapsed());
+    }
+    for (dir, z) in dirs.iter().zip(METHODS) {
+        let (copy, got) = recover(&backup, &restore_command(dir, "--partial"), &[]);
+        assert_eq!(got, rows(6), "to the end with --partial, -Z {z}");
+        assert!(copy.log().contains(".partial"), "{}", copy.log());
+        // Without --partial the last transactions are not there.
+        let (_copy, got) = recover(&backup, &restore_command(dir, ""), &[]);
+        assert_eq!(
+            got,
+            rows(5),
+            "-Z {z}: without --partial, the complete segments"
+        );
+        eprintln!(
+            "to the end (-Z {z}): {} with --partial, {got} without",
+            rows(6)
+        );
+    }
+
+    // A damaged segment between the backup and the end: recovery stops with an error, and
+    // the server does not promote.
+    let dir = &dirs[0];
+    let seg = seg1mb();
+    let start = backup_start_segment(&backup);
+    let (tli, segno) = seg.parse_file_name(&start).unwrap();
+    let victim = seg.file_name(tli, segno + 3);
+    let path = dir.join(&victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2 + 777;
+    bytes[at] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+    let mut copy = backup.copy_stopped().unwrap();
+    let started = copy.start_recovery(
+        RecoveryMode::Archive,
+        &restore_command(dir, "--partial"),
+        &[],
+    );
+    if started.is_ok() {
+        copy.wait_stopped().unwrap();
+    }
+    let log = copy.log();
+    assert!(
+        log.contains(&format!("pgwal-recv: error: file \"{victim}\"")),
+        "{log}"
+    );
+    assert!(!log.contains("archive recovery complete"), "{log}");
+    assert!(!copy.data_dir().join("pg_wal/00000002.history").exists());
+    eprintln!("damaged {victim}: recovery stopped, not promoted");
+}
+
+#[test]
+fn recovery_follows_a_promotion() {
+    let pg = cluster(&[]);
+    pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
+    let standby = pg.make_standby("standby").unwrap();
+    // The archiver streams from the standby, and so follows it onto timeline 2.
+    let dir = pg.scratch_dir("archive").unwrap();
+    let arch = archiver(&standby, &dir, "arch", &["-Z", "zstd"]);
+    wait_streaming(&standby, &["arch"]);
+    let (backup, _) = pg.base_backup(CloneMethod::Auto).unwrap();
+    commit_batch(&pg, 1);
+    pg.switch_wal().unwrap();
+    let end = lsn(&pg, "SELECT pg_current_wal_lsn()");
+    testenv::wait_for("the standby to replay", Duration::from_secs(30), || {
+        standby
+            .sql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'"))
+            .is_ok_and(|s| s == "t")
+    })
+    .unwrap();
+    pg.stop().unwrap();
+    standby.promote().unwrap();
+    commit_batch(&standby, 2);
+    standby.switch_wal().unwrap();
+    wait_flushed(&standby, &["arch"]);
+    assert!(dir.join("00000002.history").exists());
+    drop(arch);
+    let (copy, got) = recover(
+        &backup,
+        &restore_command(&dir, "--partial"),
+        &["recovery_target_timeline = 'latest'".to_owned()],
+    );
+    assert_eq!(got, rows(2));
+    let tli = copy
+        .sql("SELECT timeline_id FROM pg_control_checkpoint()")
+        .unwrap();
+    eprintln!("across the promotion: {got}, now on timeline {tli}");
+}
+
+#[test]
+fn a_hot_standby_fed_only_by_restore_command_keeps_up() {
+    let pg = cluster(&[]);
+    pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
+    let dir = pg.scratch_dir("archive").unwrap();
+    let _arch = archiver(&pg, &dir, "arch", &["-Z", "lz4"]);
+    wait_streaming(&pg, &["arch"]);
+    let (backup, _) = pg.base_backup(CloneMethod::Auto).unwrap();
+    let mut standby = backup.copy_stopped().unwrap();
+    standby
+        .start_recovery(
+            RecoveryMode::Standby,
+            &restore_command(&dir, ""),
+            &["wal_retrieve_retry_interval = '200ms'".to_owned()],
+        )
+        .unwrap();
+    for b in 1..=3 {
+        commit_batch(&pg, b);
+        pg.switch_wal().unwrap();
+        let began = Instant::now();
+        testenv::wait_for("the standby to catch up", Duration::from_secs(60), || {
+            standby
+                .sql("SELECT count(*) FROM pitr")
+                .is_ok_and(|n| n == (b * ROWS).to_string())
+        })
+        .unwrap_or_else(|e| panic!("{e}\nstandby log:\n{}", standby.log()));
+        eprintln!(
+            "batch {b}: on the standby {:?} after the switch",
+            began.elapsed()
+        );
+    }
+    assert_eq!(standby.sql("SELECT pg_is_in_recovery()").unwrap(), "t");
+}
