@@ -289,3 +289,28 @@ fn connection_warnings_in_our_style() {
         ],
     );
 }
+
+/// As restore_command, a bad command line must not read as "not in the archive" (exit 1,
+/// which ends recovery early): 255 and one line.
+#[test]
+fn restore_command_line_errors_exit_255_with_one_line() {
+    for line in [
+        &["restore", "-D", "/nonexistent", "onlyone"][..],
+        &["restore", "--bogus", "-D", "/a", "a", "b"],
+        &[
+            "restore",
+            "-D",
+            "/nonexistent",
+            "000000010000000000000001",
+            "/tmp/x",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_pgwal-recv"))
+            .args(line)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{line:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{line:?}: {err}");
+    }
+}

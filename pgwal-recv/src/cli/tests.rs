@@ -618,3 +618,57 @@ fn verify_options() {
         Ok(Action::SubHelp(t)) if t.contains("verify reads every record")
     ));
 }
+
+#[test]
+fn restore_options() {
+    let parsed = parse(&args(&[
+        "restore",
+        "-D",
+        "/a",
+        "--partial",
+        "--prefetch=4",
+        "000000010000000000000003",
+        "pg_wal/RECOVERYXLOG",
+    ]));
+    assert_eq!(
+        parsed.unwrap(),
+        Action::Restore(RestoreOptions {
+            directory: "/a".into(),
+            partial: true,
+            prefetch: 4,
+            prefetch_worker: false,
+            walfile: "000000010000000000000003".into(),
+            dest: "pg_wal/RECOVERYXLOG".into(),
+        })
+    );
+    let restore = |rest: &[&str]| {
+        let mut line = vec!["restore", "-D", "/a"];
+        line.extend_from_slice(rest);
+        err(&line)
+    };
+    assert_eq!(
+        restore(&["00000001.history"]),
+        usage("a WAL file name and a destination path are required (%f %p)")
+    );
+    assert_eq!(
+        restore(&["a", "b", "c"]),
+        usage("too many command-line arguments (first is \"c\")")
+    );
+    assert_eq!(
+        restore(&["../x", "b"]),
+        fatal("invalid file name \"../x\": a WAL file name (%f) expected")
+    );
+    assert_eq!(
+        restore(&["--prefetch=65", "a", "b"]),
+        fatal("invalid value \"65\" for option --prefetch: a number of segments from 0 to 64")
+    );
+    assert_eq!(
+        err(&["restore", "a", "b"]),
+        usage("no archive specified (-D)")
+    );
+    for text in [restore_help_text(), verify_help_text()] {
+        for l in text.lines() {
+            assert!(l.chars().count() < 95, "{l}");
+        }
+    }
+}

@@ -209,3 +209,122 @@ impl SegmentCheck {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pgwire_repl::wal::{RecordSpec, WalBuilder, WalVersion};
+
+    use super::*;
+
+    const SYSID: u64 = 7_000_000_000_000_000_001;
+
+    fn seg() -> WalSegmentSize {
+        WalSegmentSize::new(1 << 20).unwrap()
+    }
+
+    /// Segment 3 of timeline 1: records up to `fill` bytes, zeros after (a `.partial`'s
+    /// shape), or a whole segment of records ending in a switch when `fill` is `None`.
+    fn segment(fill: Option<usize>) -> Vec<u8> {
+        let start = Lsn(3 << 20);
+        let mut b = WalBuilder::new(WalVersion::from_major(16).unwrap(), seg(), start, SYSID);
+        let main = [0x5A; 300];
+        let r = RecordSpec {
+            rmid: 1,
+            main_data: &main,
+            ..Default::default()
+        };
+        let limit = fill.unwrap_or((1 << 20) - 4096);
+        while b.bytes().len() < limit {
+            b.record(&r);
+        }
+        if fill.is_none() {
+            b.switch();
+        }
+        let mut bytes = b.into_bytes();
+        bytes.resize(1 << 20, 0);
+        bytes
+    }
+
+    fn check(
+        name: &str,
+        partial: bool,
+        sysid: Option<u64>,
+        bytes: &[u8],
+        piece: usize,
+    ) -> Result<Checked, String> {
+        let mut c = SegmentCheck::new(name, partial, sysid);
+        for chunk in bytes.chunks(piece) {
+            c.feed(chunk)?;
+        }
+        c.finish()
+    }
+
+    const NAME: &str = "000000010000000000000003";
+
+    #[test]
+    fn a_whole_segment_passes_in_any_pieces() {
+        let bytes = segment(None);
+        for piece in [40, 8192, 100_000, 1 << 20] {
+            let c = check(NAME, false, Some(SYSID), &bytes, piece).unwrap();
+            assert_eq!(c.len, 1 << 20);
+            assert!(c.ended.is_none());
+        }
+        // A later timeline's file may begin with its parent's pages.
+        check("000000020000000000000003", false, None, &bytes, 1 << 20).unwrap();
+    }
+
+    #[test]
+    fn what_is_refused() {
+        let good = segment(None);
+        let refused = |name: &str, sysid: Option<u64>, bytes: &[u8], what: &str| {
+            let e = check(name, false, sysid, bytes, 65536).unwrap_err();
+            assert!(e.contains(what), "{what:?} not in {e:?}");
+        };
+        let mut flipped = good.clone();
+        flipped[500_000] ^= 1;
+        refused(
+            NAME,
+            None,
+            &flipped,
+            "incorrect resource manager data checksum",
+        );
+        refused(
+            "000000010000000000000004",
+            None,
+            &good,
+            "unexpected pageaddr",
+        );
+        refused(NAME, Some(SYSID + 1), &good, "another database system");
+        refused(NAME, None, &good[..good.len() - 8192], "truncated");
+        refused(NAME, None, &good[..20], "too few");
+        refused(NAME, None, &[0; 1 << 20], "zeros");
+        let mut big = good.clone();
+        big.extend_from_slice(&[0; 8192]);
+        refused(NAME, None, &big, "more than a segment");
+        // WAL ending early in a file that claims to be complete.
+        refused(
+            NAME,
+            None,
+            &segment(Some(200_000)),
+            "before the end of the segment",
+        );
+        // A page of a timeline after the name's.
+        let mut later = good.clone();
+        later[4..8].copy_from_slice(&2u32.to_le_bytes());
+        refused(NAME, None, &later, "later than the file name's timeline 1");
+    }
+
+    #[test]
+    fn partials_may_end_anywhere() {
+        let bytes = segment(Some(200_000));
+        let c = check(NAME, true, Some(SYSID), &bytes, 65536).unwrap();
+        assert!(matches!(c.ended, Some(Ended::End(_))), "{c:?}");
+        // Compressed partials hold no zeros: they just stop.
+        let c = check(NAME, true, None, &bytes[..150_000], 65536).unwrap();
+        assert_eq!(c.len, 150_000);
+        // A record cut short and zeros after it: where the archiver stopped writing.
+        let mut torn = bytes.clone();
+        torn[199_000..].fill(0);
+        check(NAME, true, None, &torn, 65536).unwrap();
+    }
+}
