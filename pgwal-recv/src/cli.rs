@@ -136,6 +136,8 @@ pub enum Action {
     Status(StatusOptions),
     /// `verify`.
     Verify(VerifyOptions),
+    /// `cleanup`.
+    Cleanup(CleanupOptions),
     /// A subcommand's `--help`: print this text to stdout, exit 0.
     SubHelp(String),
 }
@@ -235,6 +237,9 @@ enum Opt {
     Stats,
     Verify,
     NoVerify,
+    KeepFrom,
+    KeepWithin,
+    DryRun,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -382,7 +387,15 @@ impl Raw {
             Opt::Verify => o.verify = true,
             Opt::NoVerify => o.verify = false,
             // Not in the archiver's tables.
-            Opt::Duration | Opt::Json | Opt::Timeline | Opt::Start | Opt::End | Opt::Stats => {}
+            Opt::Duration
+            | Opt::Json
+            | Opt::Timeline
+            | Opt::Start
+            | Opt::End
+            | Opt::Stats
+            | Opt::KeepFrom
+            | Opt::KeepWithin
+            | Opt::DryRun => {}
         }
         Ok(())
     }
@@ -478,6 +491,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
         Some("measure") => return parse_measure(&args[1..]),
         Some("status") => return parse_status(&args[1..]),
         Some("verify") => return verify::parse_verify(&args[1..]),
+        Some("cleanup") => return cleanup::parse_cleanup(&args[1..]),
         _ => {}
     }
     let mut raw = Raw::default();
@@ -603,6 +617,8 @@ fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
     Ok(o)
 }
 
+mod cleanup;
+pub use cleanup::{cleanup_help_text, CleanupOptions, Keep, KeepFrom};
 mod help;
 use help::CONNECTION_HELP;
 pub use help::{help_text, version_text};

@@ -2,7 +2,7 @@
 //! in the library (`src/lib.rs`).
 
 use pgwal_recv::cli::{self, Action};
-use pgwal_recv::commands::{archive, measure, status, verify};
+use pgwal_recv::commands::{archive, cleanup, measure, status, verify};
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
@@ -27,6 +27,7 @@ fn main() {
         Ok(Action::Measure(opts)) => measure::main(opts),
         Ok(Action::Status(opts)) => status::main(opts),
         Ok(Action::Verify(opts)) => verify::main(opts),
+        Ok(Action::Cleanup(opts)) => cleanup::main(opts),
         Err(e) => {
             e.print();
             1
