@@ -12,39 +12,6 @@ use testenv::Cluster;
 
 use crate::common::*;
 
-/// An archive of about 8 segments of WAL with full-page images in it (a checkpoint in the
-/// middle of the writes), made by pgwal-recv with `extra` options; returns the first and
-/// last complete segment numbers.
-fn archive(pg: &Cluster, dir: &Path, slot: &str, extra: &[&str]) -> (u64, u64) {
-    pg.create_physical_slot(slot).unwrap();
-    let start = lsn(
-        pg,
-        &format!("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = '{slot}'"),
-    );
-    pg.generate_wal(4 << 20).unwrap();
-    pg.sql("CHECKPOINT").unwrap();
-    pg.generate_wal(4 << 20).unwrap();
-    pg.switch_wal().unwrap();
-    let end = lsn(pg, "SELECT pg_current_wal_flush_lsn()");
-    let seg = seg1mb();
-    let first = seg.segment_of(start);
-    if pg.version() < 15 {
-        // Before 15 the archiver cannot start at the slot (no READ_REPLICATION_SLOT): give
-        // it the first segment, after which it resumes.
-        let name = seg.file_name(TimelineId(1), first);
-        std::fs::write(dir.join(&name), pg.wal_file(&name).unwrap()).unwrap();
-    }
-    let out = run(
-        bin()
-            .args(["-D", &dir.display().to_string(), "-S", slot, "-n"])
-            .args(["-E", &end.to_string(), "-d", &conninfo(pg)])
-            .args(extra),
-        Duration::from_secs(120),
-    );
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
-    (first, seg.segment_of(end) - 1)
-}
-
 /// Runs verify on `dir` with `args`; its output, and the JSON of its last stdout line.
 fn verify(dir: &Path, args: &[&str]) -> (Output, Value) {
     let out = run(
@@ -71,7 +38,7 @@ fn problems(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_clean(dir: &Path, args: &[&str]) -> Value {
+pub(crate) fn assert_clean(dir: &Path, args: &[&str]) -> Value {
     let (out, v) = verify(dir, args);
     assert_eq!(v["ok"], true, "{:#?}\n{}", problems(&v), stderr(&out));
     assert_eq!(out.status.code(), Some(0));
