@@ -18,6 +18,18 @@ const HISTORY_CAP: u64 = 1 << 20;
 pub type Histories = BTreeMap<TimelineId, Result<Vec<HistoryEntry>, String>>;
 
 impl Archive {
+    /// [`list`](Archive::list), failing with one line that names the archive: what every
+    /// command that reads an archive starts with.
+    pub async fn listing(&self) -> Result<Vec<Listed>, String> {
+        self.list().await.map_err(|e| {
+            format!(
+                "could not read directory \"{}\": {}",
+                self.location().display(),
+                os_error(&e)
+            )
+        })
+    }
+
     /// The segment size, from the long page header that starts every segment (its
     /// `xlp_seg_size`, at offset 32): the first readable segment-named file's, by name (the
     /// name's meaning depends on it). `None` when no segment can be read.

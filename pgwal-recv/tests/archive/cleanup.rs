@@ -49,12 +49,7 @@ fn cleanup(dir: &Path, args: &[&str]) -> (Output, Value) {
         Duration::from_secs(60),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON in: {stdout}\nstderr: {}", stderr(&out)));
+    let json = last_json(&out);
     (out, json)
 }
 

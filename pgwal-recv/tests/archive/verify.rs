@@ -20,12 +20,7 @@ fn verify(dir: &Path, args: &[&str]) -> (Output, Value) {
             .args(args),
         Duration::from_secs(120),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON in: {stdout}\nstderr: {}", stderr(&out)));
+    let json = last_json(&out);
     (out, json)
 }
 

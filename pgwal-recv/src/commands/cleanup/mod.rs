@@ -65,13 +65,7 @@ fn say(o: &CleanupOptions, line: String) {
 
 async fn cleanup(o: &CleanupOptions) -> Result<Outcome, String> {
     let archive = Archive::dir(&o.directory);
-    let listed = archive.list().await.map_err(|e| {
-        format!(
-            "could not read directory \"{}\": {}",
-            o.directory.display(),
-            os_error(&e)
-        )
-    })?;
+    let listed = archive.listing().await?;
     let Some(seg) = archive.segment_size(&listed).await else {
         if listed.iter().any(|f| looks_like_segment(&f.name)) {
             return Err(format!(

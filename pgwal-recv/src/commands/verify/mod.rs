@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::archive::Archive;
 use crate::cli::VerifyOptions;
 use crate::connect::block_on;
-use crate::output::{bytes, error, info, os_error};
+use crate::output::{bytes, error, info};
 use check::Outcome;
 use plan::{Plan, Problem, Range};
 
@@ -37,13 +37,7 @@ pub fn main(o: VerifyOptions) -> i32 {
 
 async fn verify(o: &VerifyOptions) -> Result<Outcome, String> {
     let archive = Archive::dir(&o.directory);
-    let listed = archive.list().await.map_err(|e| {
-        format!(
-            "could not read directory \"{}\": {}",
-            o.directory.display(),
-            os_error(&e)
-        )
-    })?;
+    let listed = archive.listing().await?;
     let Some(seg) = archive.segment_size(&listed).await else {
         return Ok(Outcome::default());
     };
