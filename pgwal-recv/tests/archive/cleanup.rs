@@ -245,3 +245,36 @@ fn beside_a_running_archiver() {
     assert!(!err.contains("error"), "{err}");
     assert_clean(dir.path(), &[]);
 }
+
+#[test]
+fn keep_within_a_time() {
+    let pg = cluster(&[]);
+    let dir = TempDir::new("cleanup-within");
+    let (first, last) = archive(&pg, dir.path(), "within", &[]);
+    // The first three segments written three days ago, by their modification time.
+    let old: Vec<String> = (first..first + 3)
+        .map(|s| seg1mb().file_name(TimelineId(1), s))
+        .collect();
+    for n in &old {
+        let st = std::process::Command::new("touch")
+            .args(["-m", "-d", "3 days ago"])
+            .arg(dir.path().join(n))
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let before = files(dir.path());
+    // A window that holds every segment: nothing goes.
+    let (_, v) = cleanup(dir.path(), &["--keep-within", "4d"]);
+    assert_eq!(names(&v), Vec::<String>::new(), "{v}");
+    assert_eq!(v["cut"], seg1mb().file_name(TimelineId(1), first));
+    // One that holds all but the three: they go, and the cut is the next segment.
+    let gone = below(dir.path(), first + 3);
+    let (out, v) = cleanup(dir.path(), &["--keep-within", "36h"]);
+    assert_reported(&v, &out, &gone, false);
+    assert_eq!(names(&v), old);
+    assert_eq!(v["cut"], seg1mb().file_name(TimelineId(1), first + 3));
+    assert_eq!(files(dir.path()).len(), before.len() - 3);
+    assert!(last > first + 3);
+    assert_clean(dir.path(), &[]);
+}
