@@ -108,10 +108,10 @@ async fn cleanup(o: &CleanupOptions) -> Result<Outcome, String> {
     for f in &removal.remove {
         if o.dry_run {
             say(o, format!("would remove {}", f.name));
-        } else if !remove(&archive, f).await? {
-            continue;
-        } else {
+        } else if remove(&archive, f).await? {
             say(o, format!("removed {}", f.name));
+        } else {
+            continue;
         }
         out.removed.push(f.name.clone());
         out.bytes_removed += f.size;
