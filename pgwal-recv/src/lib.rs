@@ -5,7 +5,9 @@
 //!
 //! # Layout
 //! - `commands/`: one module per subcommand, each a thin layer over the pieces below:
-//!   `archive` (the archiver itself: slot commands, the reconnect loop), `measure`, `status`
+//!   `archive` (the archiver itself: slot commands, the reconnect loop), `measure`, `status`,
+//!   `verify` (read every record of an archive), `cleanup` (remove what recovery from a kept
+//!   point on cannot need)
 //! - `archive/`: the archive, behind one interface ([`archive::Archive`]) that the receiver
 //!   writes through and every command reads and deletes through: file names and suffixes,
 //!   compression (`-Z` and the gzip/lz4/zstd streams), the newest-segment scan, history

@@ -2,7 +2,7 @@
 //! in the library (`src/lib.rs`).
 
 use pgwal_recv::cli::{self, Action};
-use pgwal_recv::commands::{archive, measure, restore, status, verify};
+use pgwal_recv::commands::{archive, cleanup, measure, restore, status, verify};
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
@@ -27,6 +27,7 @@ fn main() {
         Ok(Action::Measure(opts)) => measure::main(opts),
         Ok(Action::Status(opts)) => status::main(opts),
         Ok(Action::Verify(opts)) => verify::main(opts),
+        Ok(Action::Cleanup(opts)) => cleanup::main(opts),
         Ok(Action::Restore(opts)) => restore::main(opts),
         // As restore_command: one line, and not 1, which would read as "not in the
         // archive" (see commands::restore).

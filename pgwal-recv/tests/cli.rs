@@ -314,3 +314,58 @@ fn restore_command_line_errors_exit_255_with_one_line() {
         assert_eq!(err.lines().count(), 1, "{line:?}: {err}");
     }
 }
+
+#[test]
+fn cleanup_errors() {
+    usage(
+        &["cleanup", "--keep-within", "7d"],
+        "no archive specified (-D)",
+    );
+    usage(
+        &["cleanup", "-D", "."],
+        "what to keep must be specified using --keep-from or --keep-within",
+    );
+    usage(
+        &[
+            "cleanup",
+            "-D",
+            ".",
+            "--keep-from",
+            "0/1",
+            "--keep-within",
+            "7d",
+        ],
+        "cannot use --keep-from together with --keep-within",
+    );
+    fatal(
+        &["cleanup", "-D", ".", "--keep-within", "7"],
+        "invalid value \"7\" for option --keep-within: a number and a unit (s, m, h, d, w) \
+         expected, as in 36h or 7d",
+    );
+    fatal(
+        &[
+            "cleanup",
+            "-D",
+            "/nonexistent/archive",
+            "--keep-within",
+            "7d",
+        ],
+        "could not read directory \"/nonexistent/archive\": No such file or directory",
+    );
+}
+
+#[test]
+fn cleanup_of_an_archive_without_segments_removes_nothing() {
+    let dir = Scratch::new();
+    let out = dir.run(&["cleanup", "-D", ".", "--keep-from", "0/5000000", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", lines(&out.stderr));
+    assert_eq!(
+        lines(&out.stdout),
+        [r#"{"dry_run":false,"cut":null,"removed":[],"kept":0,"bytes_removed":0}"#]
+    );
+    let help = dir.run(&["cleanup", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(lines(&help.stdout)
+        .iter()
+        .any(|l| l.starts_with("      --keep-from=WHERE ")));
+}

@@ -7,13 +7,14 @@
 //! - [`names`]: file names and suffixes (segments, `.partial`, compression, history files);
 //! - [`compress`] and [`zfile`]: the `-Z` specification and the gzip, lz4 and zstd streams;
 //! - [`scan`]: the newest segment, where streaming resumes;
+//! - [`contents`]: what an archive holds, read back: its segment size and its histories;
 //! - [`dir`]: the directory backend (durable writes and renames, preallocated segments, the
 //!   lock); [`FileError`]: what failed, on which file, and whether that is fatal.
 //!
 //! # The interface a backend meets
 //!
 //! Few operations, whole files in and out, as an object store offers them: list the files
-//! (names and sizes), read one (from its start, or its last bytes), write one whole
+//! (names, sizes, modification times), read one (from its start, or its last bytes), write one whole
 //! ([`put`](Archive::put): the file appears complete or not at all), delete one. Nothing here renames or appends,
 //! so a backend without either (S3) fits. The one exception is receiving: a segment grows as
 //! WAL arrives, so [`create_segment`](Archive::create_segment) always writes a local file
@@ -24,6 +25,7 @@
 //! answers them inline.
 
 pub mod compress;
+pub mod contents;
 pub mod dir;
 mod error;
 pub mod names;
@@ -32,10 +34,12 @@ pub mod zfile;
 
 use std::io::{self, Read};
 use std::path::Path;
+use std::time::SystemTime;
 
 use pgwire_repl::WalSegmentSize;
 
 pub use compress::{CompressSpec, Method};
+pub use contents::Histories;
 pub use dir::lock::ArchiveLock;
 pub use dir::segment::{SegmentFile, WRITEBACK_AFTER};
 pub use error::{FileError, FileOp};
@@ -63,6 +67,8 @@ pub struct Listed {
     pub name: String,
     /// Its size as stored (compressed, for a compressed file).
     pub size: u64,
+    /// When it was last written (an object store's last-modified time), when known.
+    pub modified: Option<SystemTime>,
 }
 
 /// An archive: where it is and how to reach it. See the [module docs](self).
@@ -99,7 +105,7 @@ impl Archive {
         }
     }
 
-    /// Every file's name and size, in no particular order.
+    /// Every file's name, size and modification time, in no particular order.
     pub async fn list(&self) -> io::Result<Vec<Listed>> {
         match &self.store {
             Store::Dir(d) => d.list(),

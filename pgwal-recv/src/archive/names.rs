@@ -74,6 +74,17 @@ pub fn method_of(name: &str) -> Method {
     }
 }
 
+/// Whether `name` looks like a segment file's: 24 hex digits (of either case), then only
+/// segment suffixes. For when the segment size, which gives the name its full meaning, is
+/// not known yet; [`SegmentName::parse`] decides.
+pub fn looks_like_segment(name: &str) -> bool {
+    let (Some(hex), Some(rest)) = (name.get(..24), name.get(24..)) else {
+        return false;
+    };
+    let rest = rest.strip_suffix(PARTIAL).unwrap_or(rest);
+    hex.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(rest, "" | ".gz" | ".lz4" | ".zst")
+}
+
 /// The older form of [`SegmentName::parse`], as a tuple: timeline, segment number,
 /// compression method, partial.
 pub fn is_segment_file_name(
@@ -111,6 +122,31 @@ mod tests {
         let name = s.file_name(seg1());
         assert_eq!(name, "000000020000000100000003.zst.partial");
         assert_eq!(SegmentName::parse(&name, seg1()), Some(s));
+    }
+
+    #[test]
+    fn segment_like_names() {
+        for yes in [
+            "000000010000000000000003",
+            "000000010000000000000003.partial",
+            "000000010000000000000003.zst.partial",
+            "00000001000000000000000A.lz4",
+            "00000001000000000000000a.gz",
+        ] {
+            assert!(looks_like_segment(yes), "{yes}");
+        }
+        for no in [
+            "000000010000000000000003.00000028.backup",
+            "00000002.history",
+            "000000010000000000000003.tmp",
+            "000000010000000000000003.partial.gz",
+            "0000000100000000000003",
+            "00000001000000000000000G",
+            ".pgwal-recv.lock",
+            "",
+        ] {
+            assert!(!looks_like_segment(no), "{no}");
+        }
     }
 
     #[test]

@@ -54,6 +54,8 @@ Monitoring:
                          show the server's replication connections and slots
   {PROGNAME} verify -D DIRECTORY [OPTION]...
                          read every record of an archive and report what is wrong
+  {PROGNAME} cleanup -D DIRECTORY --keep-from=WHERE|--keep-within=DURATION
+                         remove the WAL that recovery from a kept point on cannot need
 "
     )
 }

@@ -37,7 +37,7 @@ fn verify_short(c: char) -> Option<(bool, Opt)> {
 }
 
 /// A segment file name's 24 hex digits (suffixes allowed: `.partial`, `.gz`, ...).
-fn parse_segment_name(option: &str, v: &str) -> Result<String, CliError> {
+pub(super) fn parse_segment_name(option: &str, v: &str) -> Result<String, CliError> {
     let base = v.get(..24).filter(|b| {
         b.bytes()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())

@@ -50,6 +50,14 @@ pub fn wait_output(mut child: Child, limit: Duration) -> Output {
     }
 }
 
+/// The JSON object on the last line of stdout (`--json`); fails the test without one.
+pub fn last_json(out: &Output) -> serde_json::Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last:?}\n{}", stderr(out)))
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

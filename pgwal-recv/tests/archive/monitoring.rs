@@ -19,14 +19,6 @@ fn slot_restart(pg: &Cluster, slot: &str) -> Lsn {
     )
 }
 
-/// The JSON object on the last line of stdout.
-fn last_json(out: &std::process::Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or("");
-    serde_json::from_str(last)
-        .unwrap_or_else(|e| panic!("last line is not JSON ({e}): {last:?}\n{}", stderr(out)))
-}
-
 fn lsn_field(v: &Value, key: &str) -> Lsn {
     v[key]
         .as_str()

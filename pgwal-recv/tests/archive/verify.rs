@@ -20,12 +20,7 @@ fn verify(dir: &Path, args: &[&str]) -> (Output, Value) {
             .args(args),
         Duration::from_secs(120),
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let json = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no JSON in: {stdout}\nstderr: {}", stderr(&out)));
+    let json = last_json(&out);
     (out, json)
 }
 
@@ -38,7 +33,7 @@ fn problems(v: &Value) -> Vec<String> {
         .collect()
 }
 
-fn assert_clean(dir: &Path, args: &[&str]) -> Value {
+pub(crate) fn assert_clean(dir: &Path, args: &[&str]) -> Value {
     let (out, v) = verify(dir, args);
     assert_eq!(v["ok"], true, "{:#?}\n{}", problems(&v), stderr(&out));
     assert_eq!(out.status.code(), Some(0));

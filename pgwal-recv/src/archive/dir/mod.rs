@@ -34,7 +34,7 @@ impl DirStore {
         &self.path
     }
 
-    /// Every file's name and size. A name that is not UTF-8 belongs to no archive and is
+    /// Every file's name, size and modification time. A name that is not UTF-8 belongs to no archive and is
     /// left out; so is a file gone between the listing and its `stat`.
     pub fn list(&self) -> io::Result<Vec<Listed>> {
         let mut out = Vec::new();
@@ -43,13 +43,17 @@ impl DirStore {
             let Ok(name) = entry.file_name().into_string() else {
                 continue;
             };
-            let size = match entry.metadata() {
-                Ok(m) if m.is_file() => m.len(),
+            let (size, modified) = match entry.metadata() {
+                Ok(m) if m.is_file() => (m.len(), m.modified().ok()),
                 Ok(_) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            out.push(Listed { name, size });
+            out.push(Listed {
+                name,
+                size,
+                modified,
+            });
         }
         Ok(out)
     }

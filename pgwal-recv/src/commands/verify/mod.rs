@@ -12,19 +12,15 @@
 pub mod check;
 pub mod plan;
 
-use std::collections::BTreeMap;
-use std::io::Read;
-
-use pgwire_repl::protocol::command::parse_history;
 use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
 use serde_json::json;
 
-use crate::archive::{Archive, Listed};
+use crate::archive::Archive;
 use crate::cli::VerifyOptions;
 use crate::connect::block_on;
-use crate::output::{bytes, error, info, os_error};
+use crate::output::{bytes, error, info};
 use check::Outcome;
-use plan::{history_files, Plan, Problem, Range};
+use plan::{Plan, Problem, Range};
 
 /// Runs `verify` and returns the exit code: 0 when nothing is wrong, 1 otherwise.
 pub fn main(o: VerifyOptions) -> i32 {
@@ -41,29 +37,11 @@ pub fn main(o: VerifyOptions) -> i32 {
 
 async fn verify(o: &VerifyOptions) -> Result<Outcome, String> {
     let archive = Archive::dir(&o.directory);
-    let listed = archive.list().await.map_err(|e| {
-        format!(
-            "could not read directory \"{}\": {}",
-            o.directory.display(),
-            os_error(&e)
-        )
-    })?;
-    let Some(seg) = segment_size(&archive, &listed).await else {
+    let listed = archive.listing().await?;
+    let Some(seg) = archive.segment_size(&listed).await else {
         return Ok(Outcome::default());
     };
-    let mut histories = BTreeMap::new();
-    for (tli, name) in history_files(&listed) {
-        let mut text = Vec::new();
-        let read = archive.read(&name).await.and_then(|mut r| {
-            r.by_ref().take(1 << 20).read_to_end(&mut text)?;
-            Ok(())
-        });
-        let parsed = match read {
-            Ok(()) => parse_history(&text).map_err(|e| e.to_string()),
-            Err(e) => Err(os_error(&e)),
-        };
-        histories.insert(tli, parsed);
-    }
+    let histories = archive.histories(&listed).await;
     let segno = |name: &Option<String>| {
         name.as_deref()
             .and_then(|n| seg.parse_file_name(n))
@@ -76,31 +54,6 @@ async fn verify(o: &VerifyOptions) -> Result<Outcome, String> {
     };
     let plan = Plan::new(&listed, histories, seg, range);
     Ok(check::run(&archive, &plan, seg).await)
-}
-
-/// The segment size, from the long page header that starts every segment: the first
-/// readable segment-named file's (the name's meaning depends on it).
-async fn segment_size(archive: &Archive, listed: &[Listed]) -> Option<WalSegmentSize> {
-    let mut names: Vec<&Listed> = listed
-        .iter()
-        .filter(|f| f.name.len() >= 24 && f.name.as_bytes()[..24].iter().all(u8::is_ascii_hexdigit))
-        .collect();
-    names.sort_by(|a, b| a.name.cmp(&b.name));
-    for f in names {
-        let method = crate::archive::names::method_of(&f.name);
-        let Ok(mut r) = archive.read_uncompressed(&f.name, method).await else {
-            continue;
-        };
-        let mut head = [0u8; 40];
-        if r.read_exact(&mut head).is_err() {
-            continue;
-        }
-        let size = u32::from_le_bytes([head[32], head[33], head[34], head[35]]);
-        if let Some(seg) = WalSegmentSize::new(size) {
-            return Some(seg);
-        }
-    }
-    None
 }
 
 /// Prints the problems, the summary and, when asked, the statistics and the JSON; the exit

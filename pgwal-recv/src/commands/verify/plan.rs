@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use pgwire_repl::protocol::command::HistoryEntry;
 use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
 
-use crate::archive::names::{parse_history_name, SegmentName};
-use crate::archive::Listed;
+use crate::archive::names::SegmentName;
+use crate::archive::{Histories, Listed};
 
 /// Something wrong, where it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +68,7 @@ pub struct Range {
 impl Plan {
     /// The plan for the archive's files `listed` (history files already read into
     /// `histories`, as parsed or failed).
-    pub fn new(
-        listed: &[Listed],
-        histories: BTreeMap<TimelineId, Result<Vec<HistoryEntry>, String>>,
-        seg: WalSegmentSize,
-        range: Range,
-    ) -> Plan {
+    pub fn new(listed: &[Listed], histories: Histories, seg: WalSegmentSize, range: Range) -> Plan {
         let mut plan = Plan::default();
         for (tli, h) in histories {
             match h {
@@ -281,16 +276,6 @@ impl Plan {
             what,
         ));
     }
-}
-
-/// `NNNNNNNN.history` names among `listed`, by timeline.
-pub fn history_files(listed: &[Listed]) -> Vec<(TimelineId, String)> {
-    let mut out: Vec<(TimelineId, String)> = listed
-        .iter()
-        .filter_map(|f| Some((parse_history_name(&f.name)?, f.name.clone())))
-        .collect();
-    out.sort();
-    out
 }
 
 #[cfg(test)]

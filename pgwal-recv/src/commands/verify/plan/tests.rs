@@ -8,6 +8,7 @@ fn f(name: &str) -> Listed {
     Listed {
         name: name.to_owned(),
         size: 16 << 20,
+        modified: None,
     }
 }
 
