@@ -162,6 +162,9 @@ fn targets_and_the_end_after_a_crash_from_every_compression() {
         names.join(", ")
     ))
     .unwrap();
+    // Some WAL before the backup, for cleanup to remove.
+    pg.generate_wal(2 << 20).unwrap();
+    pg.switch_wal().unwrap();
     let (backup, method) = pg.base_backup(CloneMethod::Auto).unwrap();
     let mut batches: Vec<Batch> = (1..=5).map(|b| commit_batch(&pg, b)).collect();
     // The last batch is in the segment the archivers were writing when the primary
@@ -212,6 +215,24 @@ fn targets_and_the_end_after_a_crash_from_every_compression() {
         );
     }
 
+    // cleanup --keep-from the backup's label: what it removes, no recovery from this
+    // backup needed.
+    let dir = &dirs[3];
+    let label = backup.data_dir().join("backup_label");
+    let before = std::fs::read_dir(dir).unwrap().count();
+    let out = run(
+        os_bin(&pg)
+            .args(["cleanup", "-D", &dir.display().to_string(), "--keep-from"])
+            .arg(&label),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = std::fs::read_dir(dir).unwrap().count();
+    assert!(after < before, "cleanup removed nothing: {}", stderr(&out));
+    let (_copy, got) = recover(&backup, &restore_command(dir, "--partial"), &[]);
+    assert_eq!(got, rows(6), "after cleanup --keep-from backup_label");
+    eprintln!("after cleanup ({} files removed): {got}", before - after);
+
     // A damaged segment between the backup and the end: recovery stops with an error, and
     // the server does not promote.
     let dir = &dirs[0];
@@ -240,6 +261,12 @@ fn targets_and_the_end_after_a_crash_from_every_compression() {
     );
     assert!(!log.contains("archive recovery complete"), "{log}");
     assert!(!copy.data_dir().join("pg_wal/00000002.history").exists());
+    for l in log
+        .lines()
+        .filter(|l| l.contains("pgwal-recv: error") || l.contains("FATAL"))
+    {
+        eprintln!("{l}");
+    }
     eprintln!("damaged {victim}: recovery stopped, not promoted");
 }
 
