@@ -8,7 +8,10 @@
 //! - `tests/no_alloc_per_message.rs`: decoding allocates nothing per message;
 //! - `src/bin/side_by_side.rs`: pgwal-recv and pg_receivewal on a real server;
 //! - `src/bin/verify_side_by_side.rs`: `pgwal-recv verify` against pg_waldump and `zstd -d`;
-//! - [`timing`]: what those two share (`/usr/bin/time`'s figures, medians, table rows);
+//! - `src/bin/restore_side_by_side.rs`: `pgwal-recv restore` against `cp` and `zstd -d`,
+//!   and recoveries through each;
+//! - [`timing`]: what those three share (their command line, `/usr/bin/time`'s figures,
+//!   medians, table rows);
 //! - `src/bin/record_fuzz_corpus.rs`: the fuzz targets' seed corpus, from real traffic;
 //! - `benches/wal_decode.rs`: the WAL decoder over [`synthetic_wal`], against the CRC alone;
 //! - `src/bin/wal_fuzz_seeds.rs`: the `wal_decoder` fuzz target's seeds, from

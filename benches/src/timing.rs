@@ -50,3 +50,30 @@ pub fn row(label: &str, ours: f64, theirs: f64, unit: &str, digits: usize) -> St
         ours / theirs
     )
 }
+
+/// The side-by-side programs' command line: `--pgwal-recv PATH` (required; the `.sh`
+/// wrapper `script` passes it) and `--key value` pairs, each handed to `set`, which answers
+/// whether it knows the key. Returns the path.
+pub fn parse_args(
+    script: &str,
+    set: &mut dyn FnMut(&str, &str) -> Result<bool, String>,
+) -> Result<std::path::PathBuf, String> {
+    let mut exe = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        if k == "--pgwal-recv" {
+            exe = Some(std::path::PathBuf::from(v));
+        } else if !set(&k, &v)? {
+            return Err(format!("unknown option {k}"));
+        }
+    }
+    exe.ok_or_else(|| format!("--pgwal-recv PATH is required (use {script})"))
+}
+
+/// A whole number option's value.
+pub fn num(key: &str, value: &str) -> Result<u64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("bad value for {key}: {value}"))
+}

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use pgwire_repl_benches::timing::{median, read_stats, row, time_into};
+use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into};
 use testenv::{CloneMethod, Cluster, Options, RecoveryMode};
 
 struct Args {
@@ -32,24 +32,15 @@ fn args() -> Result<Args, String> {
         wal_mb: 1100,
         prefetch: 8,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().ok_or(format!("{k} needs a value"))?;
-        let num = || {
-            v.parse::<u64>()
-                .map_err(|_| format!("bad value for {k}: {v}"))
-        };
-        match k.as_str() {
-            "--pgwal-recv" => a.pgwal_recv = PathBuf::from(&v),
-            "--rounds" => a.rounds = num()? as usize,
-            "--wal-mb" => a.wal_mb = num()?,
-            "--prefetch" => a.prefetch = num()? as u32,
-            _ => return Err(format!("unknown option {k}")),
+    a.pgwal_recv = parse_args("benches/restore_side_by_side.sh", &mut |k, v| {
+        match k {
+            "--rounds" => a.rounds = num(k, v)? as usize,
+            "--wal-mb" => a.wal_mb = num(k, v)?,
+            "--prefetch" => a.prefetch = num(k, v)? as u32,
+            _ => return Ok(false),
         }
-    }
-    if a.pgwal_recv.as_os_str().is_empty() {
-        return Err("--pgwal-recv PATH is required (use benches/restore_side_by_side.sh)".into());
-    }
+        Ok(true)
+    })?;
     Ok(a)
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pgwire_repl_benches::timing::{median, read_stats, row, time_into, Run};
+use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into, Run};
 use testenv::{Cluster, Options};
 
 struct Args {
@@ -37,25 +37,16 @@ fn args() -> Result<Args, String> {
         pgbench_secs: 15,
         only: None,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().ok_or(format!("{k} needs a value"))?;
-        let num = || {
-            v.parse::<u64>()
-                .map_err(|_| format!("bad value for {k}: {v}"))
-        };
-        match k.as_str() {
-            "--pgwal-recv" => a.pgwal_recv = PathBuf::from(&v),
-            "--rounds" => a.rounds = num()? as usize,
-            "--wal-mb" => a.wal_mb = num()?,
-            "--pgbench-secs" => a.pgbench_secs = num()?,
-            "--only" if v == "catch-up" || v == "sync" => a.only = Some(v),
-            _ => return Err(format!("unknown option {k}")),
+    a.pgwal_recv = parse_args("benches/side_by_side.sh", &mut |k, v| {
+        match k {
+            "--rounds" => a.rounds = num(k, v)? as usize,
+            "--wal-mb" => a.wal_mb = num(k, v)?,
+            "--pgbench-secs" => a.pgbench_secs = num(k, v)?,
+            "--only" if v == "catch-up" || v == "sync" => a.only = Some(v.to_owned()),
+            _ => return Ok(false),
         }
-    }
-    if a.pgwal_recv.as_os_str().is_empty() {
-        return Err("--pgwal-recv PATH is required (use benches/side_by_side.sh)".into());
-    }
+        Ok(true)
+    })?;
     Ok(a)
 }
 

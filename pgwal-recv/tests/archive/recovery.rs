@@ -141,8 +141,7 @@ const METHODS: [&str; 4] = ["none", "gzip", "lz4", "zstd"];
 
 #[test]
 fn targets_and_the_end_after_a_crash_from_every_compression() {
-    let pg = cluster(&[]);
-    pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
+    let pg = primary();
     let names: Vec<String> = METHODS.iter().map(|z| format!("arch_{z}")).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let dirs: Vec<PathBuf> = METHODS
@@ -270,15 +269,27 @@ fn targets_and_the_end_after_a_crash_from_every_compression() {
     eprintln!("damaged {victim}: recovery stopped, not promoted");
 }
 
-#[test]
-fn recovery_follows_a_promotion() {
+/// A primary with the batches' table.
+fn primary() -> Cluster {
     let pg = cluster(&[]);
     pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
+    pg
+}
+
+/// An archiver of `pg` with `-Z z` into a new directory, streaming.
+fn streaming_archiver(pg: &Cluster, z: &str) -> (PathBuf, Background) {
+    let dir = pg.scratch_dir("archive").unwrap();
+    let arch = archiver(pg, &dir, "arch", &["-Z", z]);
+    wait_streaming(pg, &["arch"]);
+    (dir, arch)
+}
+
+#[test]
+fn recovery_follows_a_promotion() {
+    let pg = primary();
     let standby = pg.make_standby("standby").unwrap();
     // The archiver streams from the standby, and so follows it onto timeline 2.
-    let dir = pg.scratch_dir("archive").unwrap();
-    let arch = archiver(&standby, &dir, "arch", &["-Z", "zstd"]);
-    wait_streaming(&standby, &["arch"]);
+    let (dir, arch) = streaming_archiver(&standby, "zstd");
     let (backup, _) = pg.base_backup(CloneMethod::Auto).unwrap();
     commit_batch(&pg, 1);
     pg.switch_wal().unwrap();
@@ -310,11 +321,8 @@ fn recovery_follows_a_promotion() {
 
 #[test]
 fn a_hot_standby_fed_only_by_restore_command_keeps_up() {
-    let pg = cluster(&[]);
-    pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
-    let dir = pg.scratch_dir("archive").unwrap();
-    let _arch = archiver(&pg, &dir, "arch", &["-Z", "lz4"]);
-    wait_streaming(&pg, &["arch"]);
+    let pg = primary();
+    let (dir, _arch) = streaming_archiver(&pg, "lz4");
     let (backup, _) = pg.base_backup(CloneMethod::Auto).unwrap();
     let mut standby = backup.copy_stopped().unwrap();
     standby

@@ -37,6 +37,16 @@ fn assert_refused(out: &Output, dest: &Path, what: &str) {
     assert!(leftovers.is_empty(), "left behind: {leftovers:?}");
 }
 
+/// Nothing on stdout or stderr: what PostgreSQL logs of a normal restore.
+#[track_caller]
+fn assert_silent(out: &Output) {
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{}",
+        stderr(out)
+    );
+}
+
 #[test]
 fn segments_come_back_as_the_server_wrote_them_from_every_compression() {
     let pg = cluster(&[]);
@@ -51,11 +61,7 @@ fn segments_come_back_as_the_server_wrote_them_from_every_compression() {
             let name = seg.file_name(TimelineId(1), segno);
             let out = restore(dir.path(), &[&name, &dest.display().to_string()]);
             assert_eq!(out.status.code(), Some(0), "{z} {name}: {}", stderr(&out));
-            assert!(
-                out.stdout.is_empty() && out.stderr.is_empty(),
-                "{}",
-                stderr(&out)
-            );
+            assert_silent(&out);
             let ours = std::fs::read(&dest).unwrap();
             assert!(
                 ours == pg.wal_file(&name).unwrap(),
@@ -71,11 +77,7 @@ fn segments_come_back_as_the_server_wrote_them_from_every_compression() {
             let began = Instant::now();
             let out = restore(dir.path(), &[&absent, &dest.display().to_string()]);
             assert_eq!(out.status.code(), Some(1), "{absent}: {}", stderr(&out));
-            assert!(
-                out.stdout.is_empty() && out.stderr.is_empty(),
-                "{}",
-                stderr(&out)
-            );
+            assert_silent(&out);
             assert!(!dest.exists());
             assert!(began.elapsed() < Duration::from_secs(5));
         }
