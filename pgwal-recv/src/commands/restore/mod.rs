@@ -25,6 +25,9 @@ pub mod prefetch;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use bytes::Bytes;
 
 use pgwire_repl::protocol::command::parse_history;
 
@@ -39,8 +42,10 @@ pub const EXIT_NOT_FOUND: i32 = 1;
 /// Anything else went wrong: above 125, so that PostgreSQL stops rather than promotes.
 pub const EXIT_FAILED: i32 = 255;
 
-/// Bytes read and written at a time.
-const CHUNK: usize = 1 << 20;
+/// Bytes read, checked and written at a time.
+const CHUNK: usize = 512 << 10;
+/// Chunks queued for the checking and the writing threads each.
+const IN_FLIGHT: usize = 4;
 /// The most a `.history` or `.backup` file may hold (they are a few lines).
 const MAX_TEXT_FILE: u64 = 16 << 20;
 /// Compression suffixes in the order they are looked for.
@@ -298,27 +303,18 @@ fn write_to(
     let mut r = zfile::reader(found.method, found.stored).map_err(|e| what(&e))?;
     match kind {
         Kind::Segment => {
-            let mut check = SegmentCheck::new(walfile, found.partial, system_id);
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                let n = fill(&mut r, &mut buf).map_err(|e| what(&e))?;
-                if n == 0 {
-                    break;
-                }
-                check.feed(&buf[..n]).map_err(bad)?;
-                out.write_all(&buf[..n]).map_err(write_err)?;
-                if n < CHUNK {
-                    break;
-                }
-            }
-            let checked = check.finish().map_err(bad)?;
+            let check = SegmentCheck::new(walfile, found.partial, system_id);
+            let (read, written, checked) = pipeline(r, check, &mut out);
+            read.map_err(|e| what(&e))?;
+            written.map_err(write_err)?;
+            let checked = checked.map_err(bad)?;
             // A `.partial` is padded with zeros to a whole segment (written, not a hole:
             // PostgreSQL may write into this file once it is the end of its WAL).
             let mut left = u64::from(checked.seg.bytes()) - checked.len;
-            buf.fill(0);
+            let zeros = vec![0u8; CHUNK.min(left as usize)];
             while left > 0 {
                 let n = left.min(CHUNK as u64) as usize;
-                out.write_all(&buf[..n]).map_err(write_err)?;
+                out.write_all(&zeros[..n]).map_err(write_err)?;
                 left -= n as u64;
             }
             Ok(Some(checked))
@@ -341,6 +337,61 @@ fn write_to(
             Ok(None)
         }
     }
+}
+
+/// Reads `r` (decompressing) on one thread, checks on another, and writes to `out` on this
+/// one: the three overlap, so a restore takes about as long as the slowest of them (the
+/// decompression, or the copy) rather than their sum. Chunks are shared, not copied;
+/// at most a few are in flight. Returns the reading's, the writing's and the check's
+/// outcomes: when one side stops early the others see their channel close and stop too,
+/// so the first of the three errors is the cause.
+fn pipeline(
+    mut r: Box<dyn Read + Send>,
+    mut check: SegmentCheck,
+    out: &mut File,
+) -> (io::Result<()>, io::Result<()>, Result<Checked, String>) {
+    let (to_check, checks) = mpsc::sync_channel::<Bytes>(IN_FLIGHT);
+    let (to_write, writes) = mpsc::sync_channel::<Bytes>(IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> io::Result<()> {
+            loop {
+                let mut buf = vec![0u8; CHUNK];
+                let n = fill(&mut r, &mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                let chunk = Bytes::from(buf);
+                if to_check.send(chunk.clone()).is_err() || to_write.send(chunk).is_err() {
+                    return Ok(());
+                }
+                if n < CHUNK {
+                    return Ok(());
+                }
+            }
+        });
+        let checker = scope.spawn(move || -> Result<Checked, String> {
+            for chunk in checks {
+                check.feed(&chunk)?;
+            }
+            check.finish()
+        });
+        let mut written = Ok(());
+        for chunk in &writes {
+            if let Err(e) = out.write_all(&chunk) {
+                written = Err(e);
+                break;
+            }
+        }
+        drop(writes);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reading thread panicked")));
+        let checked = checker
+            .join()
+            .unwrap_or_else(|_| Err("the checking thread panicked".to_owned()));
+        (read, written, checked)
+    })
 }
 
 /// Reads until `buf` is full or the stream ends; the bytes read.
