@@ -23,6 +23,8 @@ struct Args {
     rounds: usize,
     wal_mb: u64,
     prefetch: u32,
+    /// `--only segments`: skip the recoveries.
+    segments_only: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -31,12 +33,14 @@ fn args() -> Result<Args, String> {
         rounds: 3,
         wal_mb: 1100,
         prefetch: 8,
+        segments_only: false,
     };
     a.pgwal_recv = parse_args("benches/restore_side_by_side.sh", &mut |k, v| {
         match k {
             "--rounds" => a.rounds = num(k, v)? as usize,
             "--wal-mb" => a.wal_mb = num(k, v)?,
             "--prefetch" => a.prefetch = num(k, v)? as u32,
+            "--only" if v == "segments" => a.segments_only = true,
             _ => return Ok(false),
         }
         Ok(true)
@@ -223,7 +227,7 @@ fn main() {
         ),
     ];
     let mut recoveries: Vec<Vec<f64>> = vec![vec![]; commands.len()];
-    for round in 0..a.rounds {
+    for round in 0..a.rounds * usize::from(!a.segments_only) {
         eprintln!("recovery round {}", round + 1);
         for (i, (_, command)) in commands.iter().enumerate() {
             recoveries[i].push(recovery(&backup, command));
@@ -254,8 +258,12 @@ fn main() {
         format!("| recovery of {gb:.2} GB by PostgreSQL, restore_command | wall | against `cp` |"),
         "|---|---|---|".into(),
     ];
-    let base = median(recoveries[0].clone());
-    for ((label, _), runs) in commands.iter().zip(&recoveries) {
+    for ((label, _), runs) in commands
+        .iter()
+        .zip(&recoveries)
+        .filter(|_| !a.segments_only)
+    {
+        let base = median(recoveries[0].clone());
         let m = median(runs.clone());
         table.push(format!("| {label} | {m:.2} s | {:.2}× |", m / base));
     }

@@ -33,7 +33,7 @@ pub mod scan;
 pub mod zfile;
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use pgwire_repl::WalSegmentSize;
@@ -95,6 +95,15 @@ impl Archive {
     pub fn location(&self) -> &Path {
         match &self.store {
             Store::Dir(d) => d.path(),
+        }
+    }
+
+    /// The path of file `name` when the archive is on this machine's file system (the
+    /// directory backend): what lets a plain file be copied by the kernel
+    /// (`copy_file_range`) rather than read and written back. `None` for a remote store.
+    pub fn local_path(&self, name: &str) -> Option<PathBuf> {
+        match &self.store {
+            Store::Dir(d) => Some(d.path().join(name)),
         }
     }
 

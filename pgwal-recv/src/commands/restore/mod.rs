@@ -25,9 +25,7 @@ pub mod prefetch;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-
-use bytes::Bytes;
+use std::sync::{mpsc, Arc};
 
 use pgwire_repl::protocol::command::parse_history;
 
@@ -44,8 +42,8 @@ pub const EXIT_FAILED: i32 = 255;
 
 /// Bytes read, checked and written at a time.
 const CHUNK: usize = 512 << 10;
-/// Chunks queued for the checking and the writing threads each.
-const IN_FLIGHT: usize = 4;
+/// Buffers of [`CHUNK`] bytes a segment is restored through.
+const POOL: usize = 6;
 /// The most a `.history` or `.backup` file may hold (they are a few lines).
 const MAX_TEXT_FILE: u64 = 16 << 20;
 /// Compression suffixes in the order they are looked for.
@@ -167,6 +165,8 @@ pub struct Found {
     pub method: Method,
     pub partial: bool,
     pub stored: Box<dyn Read + Send>,
+    /// Its path, when the archive is local.
+    pub local: Option<PathBuf>,
 }
 
 /// Looks for `walfile` as stored or compressed; with `partial`, then for its `.partial`
@@ -181,6 +181,7 @@ pub fn find(archive: &Archive, walfile: &str, kind: Kind, partial: bool) -> Resu
             match rt.block_on(archive.read(&name)) {
                 Ok(stored) => {
                     return Ok(Some(Found {
+                        local: archive.local_path(&name),
                         name,
                         method,
                         partial,
@@ -304,7 +305,13 @@ fn write_to(
     match kind {
         Kind::Segment => {
             let check = SegmentCheck::new(walfile, found.partial, system_id);
-            let (read, written, checked) = pipeline(r, check, &mut out);
+            let (read, written, checked) = match &found.local {
+                // A plain local file: the kernel copies it (as cp does) while it is checked.
+                Some(path) if found.method == Method::None => {
+                    copy_and_check(r, path, check, &mut out)
+                }
+                _ => pipeline(r, check, &mut out),
+            };
             read.map_err(|e| what(&e))?;
             written.map_err(write_err)?;
             let checked = checked.map_err(bad)?;
@@ -341,27 +348,34 @@ fn write_to(
 
 /// Reads `r` (decompressing) on one thread, checks on another, and writes to `out` on this
 /// one: the three overlap, so a restore takes about as long as the slowest of them (the
-/// decompression, or the copy) rather than their sum. Chunks are shared, not copied;
-/// at most a few are in flight. Returns the reading's, the writing's and the check's
-/// outcomes: when one side stops early the others see their channel close and stop too,
-/// so the first of the three errors is the cause.
+/// decompression, or the copy) rather than their sum. The chunks are shared, not copied, and
+/// come from a pool of [`POOL`] buffers allocated once: a chunk goes back to the pool when
+/// both the check and the write are done with it. Returns the reading's, the writing's and
+/// the check's outcomes: when one side stops early the others see their channel close and
+/// stop too, so the first of the three errors is the cause.
 fn pipeline(
     mut r: Box<dyn Read + Send>,
     mut check: SegmentCheck,
     out: &mut File,
 ) -> (io::Result<()>, io::Result<()>, Result<Checked, String>) {
-    let (to_check, checks) = mpsc::sync_channel::<Bytes>(IN_FLIGHT);
-    let (to_write, writes) = mpsc::sync_channel::<Bytes>(IN_FLIGHT);
+    let (to_pool, pool) = mpsc::sync_channel::<Vec<u8>>(POOL);
+    for _ in 0..POOL {
+        let _ = to_pool.send(vec![0u8; CHUNK]);
+    }
+    let (to_check, checks) = mpsc::sync_channel::<Chunk>(POOL);
+    let (to_write, writes) = mpsc::sync_channel::<Chunk>(POOL);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || -> io::Result<()> {
-            loop {
-                let mut buf = vec![0u8; CHUNK];
+            while let Ok(mut buf) = pool.recv() {
                 let n = fill(&mut r, &mut buf)?;
                 if n == 0 {
                     return Ok(());
                 }
-                buf.truncate(n);
-                let chunk = Bytes::from(buf);
+                let chunk = Chunk {
+                    buf: Some(Arc::new(buf)),
+                    len: n,
+                    pool: to_pool.clone(),
+                };
                 if to_check.send(chunk.clone()).is_err() || to_write.send(chunk).is_err() {
                     return Ok(());
                 }
@@ -369,16 +383,17 @@ fn pipeline(
                     return Ok(());
                 }
             }
+            Ok(())
         });
         let checker = scope.spawn(move || -> Result<Checked, String> {
             for chunk in checks {
-                check.feed(&chunk)?;
+                check.feed(chunk.bytes())?;
             }
             check.finish()
         });
         let mut written = Ok(());
         for chunk in &writes {
-            if let Err(e) = out.write_all(&chunk) {
+            if let Err(e) = out.write_all(chunk.bytes()) {
                 written = Err(e);
                 break;
             }
@@ -392,6 +407,82 @@ fn pipeline(
             .unwrap_or_else(|_| Err("the checking thread panicked".to_owned()));
         (read, written, checked)
     })
+}
+
+/// For a plain file on this machine: `copy_file_range` from `path` to `out` (through
+/// `std::io::copy`, which uses it between files) on one thread, while this one reads `r`
+/// (the same file) and checks it. The copy must be as long as what was checked. The same
+/// outcomes as [`pipeline`].
+fn copy_and_check(
+    mut r: Box<dyn Read + Send>,
+    path: &Path,
+    mut check: SegmentCheck,
+    out: &mut File,
+) -> (io::Result<()>, io::Result<()>, Result<Checked, String>) {
+    let mut src = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (Err(e), Ok(()), Err(String::new())),
+    };
+    std::thread::scope(|scope| {
+        let copier = scope.spawn(move || io::copy(&mut src, out));
+        let mut buf = vec![0u8; CHUNK];
+        let mut read = Ok(());
+        let mut checked = Ok(());
+        loop {
+            match fill(&mut r, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if let Err(e) = check.feed(&buf[..n]) {
+                        checked = Err(e);
+                        break;
+                    }
+                    if n < CHUNK {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            }
+        }
+        let checked = checked.and_then(|()| check.finish());
+        let copied = copier
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the copying thread panicked")));
+        let written = match (&copied, &checked) {
+            (Ok(n), Ok(c)) if *n != c.len => Err(io::Error::other(format!(
+                "copied {n} bytes, checked {}: the file changed meanwhile",
+                c.len
+            ))),
+            _ => copied.map(|_| ()),
+        };
+        (read, written, checked)
+    })
+}
+
+/// A buffer's first `len` bytes, shared by the check and the write; the last to drop it
+/// gives the buffer back to the pool.
+#[derive(Clone)]
+struct Chunk {
+    buf: Option<Arc<Vec<u8>>>,
+    len: usize,
+    pool: mpsc::SyncSender<Vec<u8>>,
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        self.buf.as_deref().map_or(&[], |b| &b[..self.len])
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take().and_then(Arc::into_inner) {
+            // Never blocks: the pool has room for every buffer there is.
+            let _ = self.pool.try_send(buf);
+        }
+    }
 }
 
 /// Reads until `buf` is full or the stream ends; the bytes read.
