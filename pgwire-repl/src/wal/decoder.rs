@@ -492,7 +492,10 @@ impl WalDecoder {
                 self.cur.raw = None;
                 self.cur.walker = None;
                 self.rec = Rec::Header { have: 0 };
-                Ok(0)
+                match whole_record_len(body) {
+                    Some(len) => self.whole_record(&body[..len], on),
+                    None => Ok(0),
+                }
             }
             Rec::Header { have } => self.record_header(have, body, on),
             Rec::Body { left } => {
@@ -510,6 +513,28 @@ impl WalDecoder {
                 Ok(n)
             }
         }
+    }
+
+    /// A record that lies whole in `rec` (within one page, with data after its header: see
+    /// [`whole_record_len`]), taken in one step rather than one per part: the same checks,
+    /// in the same order, as the header and body steps make. Most records are small, and
+    /// this is most of them.
+    fn whole_record(&mut self, rec: &[u8], on: &mut dyn FnMut(Event)) -> Result<usize, WalError> {
+        let first = self.record_header(0, rec, on)?;
+        let rest = self.record_header(first as u8, &rec[first..], on)?;
+        let Rec::Body { left } = self.rec else {
+            // Not reached: whole_record_len wants data after the header.
+            return Ok(first + rest);
+        };
+        let body = &rec[first + rest..];
+        debug_assert_eq!(body.len(), left as usize);
+        self.cur.crc = crc32c::crc32c_append(self.cur.crc, body);
+        if let Some(w) = self.cur.walker.as_mut() {
+            w.feed(body);
+        }
+        self.rec = Rec::Body { left: 0 };
+        self.record_done(self.after(rec.len())?, on)?;
+        Ok(rec.len())
     }
 
     /// Gathers a record header; checks `xl_tot_len` as soon as it is in and the rest
@@ -635,4 +660,12 @@ impl WalDecoder {
         }));
         Ok(())
     }
+}
+
+/// The length of the record starting at `body`'s first byte when all of it is in `body` and
+/// it has data after its header (`xl_tot_len` above the header's size); `None` otherwise,
+/// and for lengths the header step must judge (0, too short).
+fn whole_record_len(body: &[u8]) -> Option<usize> {
+    let tot = u32::from_le_bytes(body.get(..4)?.try_into().ok()?) as usize;
+    (tot > SIZE_OF_XLOG_RECORD && tot <= body.len()).then_some(tot)
 }

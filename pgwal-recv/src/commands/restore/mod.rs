@@ -310,7 +310,7 @@ fn write_to(
                 Some(path) if found.method == Method::None => {
                     copy_and_check(r, path, check, &mut out)
                 }
-                _ => pipeline(r, check, &mut out),
+                _ => pipeline(r, check, Some(&mut out)),
             };
             read.map_err(|e| what(&e))?;
             written.map_err(write_err)?;
@@ -356,8 +356,9 @@ fn write_to(
 fn pipeline(
     mut r: Box<dyn Read + Send>,
     mut check: SegmentCheck,
-    out: &mut File,
+    out: Option<&mut File>,
 ) -> (io::Result<()>, io::Result<()>, Result<Checked, String>) {
+    let writing = out.is_some();
     let (to_pool, pool) = mpsc::sync_channel::<Vec<u8>>(POOL);
     for _ in 0..POOL {
         let _ = to_pool.send(vec![0u8; CHUNK]);
@@ -376,7 +377,12 @@ fn pipeline(
                     len: n,
                     pool: to_pool.clone(),
                 };
-                if to_check.send(chunk.clone()).is_err() || to_write.send(chunk).is_err() {
+                let sent = if writing {
+                    to_check.send(chunk.clone()).is_ok() && to_write.send(chunk).is_ok()
+                } else {
+                    to_check.send(chunk).is_ok()
+                };
+                if !sent {
                     return Ok(());
                 }
                 if n < CHUNK {
@@ -392,10 +398,12 @@ fn pipeline(
             check.finish()
         });
         let mut written = Ok(());
-        for chunk in &writes {
-            if let Err(e) = out.write_all(chunk.bytes()) {
-                written = Err(e);
-                break;
+        if let Some(out) = out {
+            for chunk in &writes {
+                if let Err(e) = out.write_all(chunk.bytes()) {
+                    written = Err(e);
+                    break;
+                }
             }
         }
         drop(writes);
@@ -410,13 +418,13 @@ fn pipeline(
 }
 
 /// For a plain file on this machine: `copy_file_range` from `path` to `out` (through
-/// `std::io::copy`, which uses it between files) on one thread, while this one reads `r`
-/// (the same file) and checks it. The copy must be as long as what was checked. The same
+/// `std::io::copy`, which uses it between files) on one thread, while [`pipeline`] reads `r`
+/// (the same file) and checks it on two others. The copy must be as long as what was checked. The same
 /// outcomes as [`pipeline`].
 fn copy_and_check(
-    mut r: Box<dyn Read + Send>,
+    r: Box<dyn Read + Send>,
     path: &Path,
-    mut check: SegmentCheck,
+    check: SegmentCheck,
     out: &mut File,
 ) -> (io::Result<()>, io::Result<()>, Result<Checked, String>) {
     let mut src = match File::open(path) {
@@ -425,28 +433,7 @@ fn copy_and_check(
     };
     std::thread::scope(|scope| {
         let copier = scope.spawn(move || io::copy(&mut src, out));
-        let mut buf = vec![0u8; CHUNK];
-        let mut read = Ok(());
-        let mut checked = Ok(());
-        loop {
-            match fill(&mut r, &mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    if let Err(e) = check.feed(&buf[..n]) {
-                        checked = Err(e);
-                        break;
-                    }
-                    if n < CHUNK {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    read = Err(e);
-                    break;
-                }
-            }
-        }
-        let checked = checked.and_then(|()| check.finish());
+        let (read, _, checked) = pipeline(r, check, None);
         let copied = copier
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the copying thread panicked")));
