@@ -6,7 +6,8 @@
 //! # Layout
 //! - `commands/`: one module per subcommand, each a thin layer over the pieces below:
 //!   `archive` (the archiver itself: slot commands, the reconnect loop), `measure`, `status`,
-//!   `verify` (read every record of an archive), `cleanup` (remove what recovery from a kept
+//!   `verify` (read every record of an archive), `restore` (PostgreSQL's restore_command:
+//!   one file out of the archive, checked), `cleanup` (remove what recovery from a kept
 //!   point on cannot need)
 //! - `archive/`: the archive, behind one interface ([`archive::Archive`]) that the receiver
 //!   writes through and every command reads and deletes through: file names and suffixes,
