@@ -349,3 +349,113 @@ fn a_hot_standby_fed_only_by_restore_command_keeps_up() {
     }
     assert_eq!(standby.sql("SELECT pg_is_in_recovery()").unwrap(), "t");
 }
+
+/// `pg_rewind --restore-target-wal` calls restore_command with DEST in the target's own
+/// `pg_wal` (not `RECOVERYXLOG`): with `--prefetch`, the old primary's WAL that its pg_wal no
+/// longer holds comes from the archive, and the rewound server follows the new primary.
+#[test]
+fn pg_rewind_restores_the_old_primarys_wal_with_prefetch() {
+    let mut pg = cluster(&["wal_log_hints = on"]);
+    let Ok(rewind) = pg.bin().tool("pg_rewind") else {
+        testenv::skip(format!("no pg_rewind for PostgreSQL {}", pg.version()));
+        return;
+    };
+    pg.sql("CREATE TABLE pitr (batch int, x int)").unwrap();
+    let (dir, arch) = streaming_archiver(&pg, "zstd");
+    let standby = pg.make_standby("standby").unwrap();
+    commit_batch(&pg, 1);
+    let end = lsn(&pg, "SELECT pg_current_wal_lsn()");
+    testenv::wait_for("the standby to replay", Duration::from_secs(30), || {
+        standby
+            .sql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'"))
+            .is_ok_and(|s| s == "t")
+    })
+    .unwrap();
+    standby.promote().unwrap();
+    // The old primary goes on alone for a few segments (archived), then stops.
+    for b in 2..=4 {
+        commit_batch(&pg, b);
+    }
+    pg.switch_wal().unwrap();
+    wait_flushed(&pg, &["arch"]);
+    drop(arch);
+    pg.stop().unwrap();
+    // Its pg_wal keeps only the newest segments: what pg_rewind reads before them must
+    // come from the archive.
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(pg.pg_wal_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().len() == 24)
+        .collect();
+    segs.sort();
+    for p in &segs[..segs.len() - 2] {
+        std::fs::remove_file(p).unwrap();
+    }
+    // The new primary's control file must name its new timeline before pg_rewind reads it.
+    standby.sql("CHECKPOINT").unwrap();
+    let used = pg.scratch_dir("restored").unwrap().join("names");
+    let command = format!(
+        "{} && echo %f >> {}",
+        restore_command(&dir, "--prefetch 4"),
+        used.display()
+    );
+    let auto = pg.data_dir().join("postgresql.auto.conf");
+    let mut conf = std::fs::read_to_string(&auto).unwrap();
+    conf.push_str(&format!(
+        "restore_command = {}\n",
+        testenv::quote_literal(&command)
+    ));
+    std::fs::write(&auto, conf).unwrap();
+    let out = pg
+        .os_user()
+        .command(&rewind)
+        .arg("-D")
+        .arg(pg.data_dir())
+        .arg(format!(
+            "--source-server={}",
+            standby.socket_conninfo(standby.superuser())
+        ))
+        .arg("--restore-target-wal")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "pg_rewind: {said}");
+    let restored = std::fs::read_to_string(&used).unwrap_or_default();
+    assert!(!restored.is_empty(), "restore_command never ran: {said}");
+    eprintln!(
+        "pg_rewind {}: restored {} through restore --prefetch",
+        pg.bin().full_version(),
+        restored.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    // The rewound server follows the new primary: batch 1, not the old primary's 2 to 4.
+    commit_batch(&standby, 5);
+    pg.start_recovery(
+        RecoveryMode::Standby,
+        &restore_command(&dir, ""),
+        &[
+            format!(
+                "primary_conninfo = {}",
+                testenv::quote_literal(&standby.socket_conninfo(standby.superuser()))
+            ),
+            // pg_rewind copied the source's settings: its slot is not the new primary's.
+            "primary_slot_name = ''".to_owned(),
+        ],
+    )
+    .unwrap();
+    testenv::wait_for(
+        "the rewound server to follow",
+        Duration::from_secs(60),
+        || {
+            pg.sql("SELECT string_agg(DISTINCT batch::text, ',' ORDER BY batch::text) FROM pitr")
+                .is_ok_and(|s| s == "1,5")
+        },
+    )
+    .unwrap_or_else(|e| {
+        let log = pg.log();
+        panic!("{e}\n{}", &log[log.len().saturating_sub(3000)..])
+    });
+}

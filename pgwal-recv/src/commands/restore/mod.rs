@@ -100,7 +100,7 @@ pub fn main(o: RestoreOptions) -> i32 {
             if let Some(note) = note {
                 info(note);
             }
-            if o.prefetch > 0 && Kind::of(&o.walfile) == Some(Kind::Segment) {
+            if prefetch::applies(&o) {
                 prefetch::start(&o);
             }
             0
@@ -122,7 +122,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Option<String>, Failure> {
         )
     })?;
     check_archive(&o.directory)?;
-    if kind == Kind::Segment && o.prefetch > 0 && prefetch::take(&o.walfile, &o.dest)? {
+    if prefetch::applies(o) && prefetch::take(&o.walfile, &o.dest)? {
         return Ok(None);
     }
     let archive = Archive::dir(&o.directory);

@@ -9,8 +9,15 @@
 //! timeline into the spool, each decompressed and checked exactly as a restore does, under a
 //! temporary name, renamed when whole. One worker at a time (a lock in the spool); a worker
 //! stops at the first segment the archive lacks or that fails its check, which the restore
-//! that asks for it then reports. Spooled files are keyed by their WAL file name only, so a
-//! caller passing other DEST paths (`pg_rewind --restore-target-wal`) is served the same.
+//! that asks for it then reports.
+//!
+//! Only for PostgreSQL's own recovery, which restores to `pg_wal/RECOVERYXLOG` and reads
+//! the file from there. `pg_rewind --restore-target-wal` restores each segment under its
+//! own name straight into the target's `pg_wal`, while it lists that directory and removes
+//! what the source lacks: a spool changing there behind its back made it fail ("could not
+//! remove file …", found by the test). So when DEST is named after the segment, prefetching
+//! stands aside — no spool read, no worker — and the restore is a plain one.
+//!
 //! The spool holds at most N segments plus the one being written; what is left when
 //! recovery ends can be removed with `recovery_end_command = 'rm -rf pg_wal/pgwal-recv-prefetch'`.
 
@@ -40,6 +47,14 @@ pub fn spool_of(dest: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.join(SPOOL_DIR),
         _ => PathBuf::from(SPOOL_DIR),
     }
+}
+
+/// Whether `--prefetch` applies to this call: a segment restored for PostgreSQL's recovery
+/// (DEST named otherwise than the segment; see the module docs).
+pub fn applies(o: &RestoreOptions) -> bool {
+    o.prefetch > 0
+        && Kind::of(&o.walfile) == Some(Kind::Segment)
+        && o.dest.file_name().is_some_and(|n| *n != *o.walfile)
 }
 
 /// If the spool holds `walfile`, moves it to `dest` (true). Spooled segments older than
