@@ -4,7 +4,8 @@
 //! certificates; several hosts with `target_session_attrs`; trust, cleartext, MD5,
 //! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS with channel binding),
 //! runs the replication commands (`IDENTIFY_SYSTEM`, `SHOW`, `TIMELINE_HISTORY`,
-//! `CREATE_REPLICATION_SLOT`, `DROP_REPLICATION_SLOT`, `READ_REPLICATION_SLOT`) and streams
+//! `CREATE_REPLICATION_SLOT`, `DROP_REPLICATION_SLOT`, `READ_REPLICATION_SLOT`), takes base
+//! backups (`BASE_BACKUP` in both its forms, `UPLOAD_MANIFEST`) and streams
 //! WAL with `START_REPLICATION`: XLogData and keepalives in, standby status updates and hot
 //! standby feedback out — at any moment, also while another task waits for the next message.
 //! Servers from PostgreSQL 13 to 18 are supported.
@@ -84,6 +85,9 @@ pub use config::Config;
 pub use error::{DbError, Error, Result};
 pub use lag::{LagSnapshot, LagTracker};
 pub use lsn::{Lsn, TimelineId, WalSegmentSize};
+pub use protocol::basebackup::{
+    BackupEvent, BaseBackupOptions, CheckpointMode, ManifestOption, Tablespace,
+};
 pub use protocol::command::{
     CreateSlotOptions, CreatedSlot, HistoryEntry, IdentifySystem, ReadSlot, TimelineHistory,
 };
@@ -93,4 +97,4 @@ pub use protocol::streaming::{StreamEnd, StreamEvent};
 pub use server_version::ServerVersion;
 
 #[cfg(feature = "tokio")]
-pub use conn::{Client, ReplicationStream, StartReplication, StreamSender};
+pub use conn::{BaseBackupStream, Client, ReplicationStream, StartReplication, StreamSender};

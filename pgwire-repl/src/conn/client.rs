@@ -1,12 +1,14 @@
 //! The replication client: connect and authenticate, then replication commands as typed
 //! methods.
 
+use super::basebackup::BaseBackupStream;
 use super::connect;
 use super::connection::Connection;
 use super::stream::{ReplicationStream, StartReplication};
 use crate::config::{Config, ConnectParams};
 use crate::error::{DbError, Error, Result};
 use crate::lsn::{TimelineId, WalSegmentSize};
+use crate::protocol::basebackup::BaseBackupOptions;
 use crate::protocol::command::{
     self, CreateSlotOptions, CreatedSlot, IdentifySystem, ReadSlot, TimelineHistory,
 };
@@ -188,6 +190,18 @@ impl Client {
         opts: StartReplication,
     ) -> Result<ReplicationStream<'_>> {
         ReplicationStream::start(self, opts).await
+    }
+
+    /// `BASE_BACKUP`, in the syntax of the server's version: the backup as a stream of
+    /// events (start position, tablespaces, archives, manifest, end position).
+    pub async fn base_backup(&mut self, opts: &BaseBackupOptions) -> Result<BaseBackupStream<'_>> {
+        BaseBackupStream::start(self, opts).await
+    }
+
+    /// `UPLOAD_MANIFEST` (PostgreSQL 17+): the manifest of an earlier backup, for a
+    /// [`base_backup`](Self::base_backup) with `incremental` set on this connection next.
+    pub async fn upload_manifest(&mut self, manifest: &[u8]) -> Result<()> {
+        super::basebackup::upload_manifest(self, manifest).await
     }
 
     /// Sends Terminate and closes the connection.

@@ -2,6 +2,7 @@
 //! the resolved [`config`](crate::config) says. It makes no protocol decisions: it reads,
 //! decodes, hands messages to the `protocol` state machines and writes what they ask for.
 
+mod basebackup;
 mod client;
 mod connect;
 mod connection;
@@ -14,6 +15,7 @@ pub use crate::config::{
     Config, ConnectParams, Host, HostParams, RootCert, SslMode, SslNegotiation, TargetSessionAttrs,
     TlsParams,
 };
+pub use basebackup::BaseBackupStream;
 pub use client::Client;
 pub use socket::socket_path;
 pub use stream::{ReplicationStream, StartReplication, StreamSender};

@@ -51,6 +51,11 @@ pub fn query(sql: &str, dst: &mut BytesMut) -> Result<()> {
     frontend::query(sql, dst).map_err(|_| nul_error("the command"))
 }
 
+/// `d` CopyData (COPY IN: the manifest that `UPLOAD_MANIFEST` takes).
+pub fn copy_data(data: &[u8], dst: &mut BytesMut) {
+    super::codec::write_message(dst, b'd', |d| d.extend_from_slice(data));
+}
+
 /// `c` CopyDone.
 pub fn copy_done(dst: &mut BytesMut) {
     frontend::copy_done(dst);

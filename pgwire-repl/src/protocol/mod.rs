@@ -2,6 +2,7 @@
 //! touches a socket, a clock or a random number generator.
 
 pub mod backend;
+pub mod basebackup;
 pub mod codec;
 pub mod command;
 pub mod feedback;

@@ -2,6 +2,7 @@
 //! real PostgreSQL servers started by testenv.
 
 mod auth;
+mod basebackup;
 mod commands;
 mod common;
 mod multihost;

@@ -5,10 +5,12 @@
 //! - `golden_frontend`: client and replication (CopyData sub-protocol) messages, exact bytes.
 //! - `hostile`: malformed input, bad lengths, caps, zero-copy.
 //! - `roundtrip`: proptest round trips and "never panics" over arbitrary bytes.
+//! - `basebackup`: BASE_BACKUP's command texts by version and its answer, both forms.
 //! - `commands`: replication command texts and result parsing.
 //! - `query_startup`: the simple-query and startup state machines (with authentication).
 //! - `streaming`: the COPY BOTH state machine.
 
+mod basebackup;
 mod commands;
 mod golden_backend;
 mod golden_frontend;
