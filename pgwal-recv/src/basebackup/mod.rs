@@ -5,11 +5,15 @@
 //! it on disk:
 //!
 //! - [`extract`]: the plain format (`-Fp`): [`Extractor`](extract::Extractor) writes the
-//!   members out as a directory tree, with `-T` tablespace mapping; [`sync_tree`](extract::sync_tree)
-//!   fsyncs the result at the end;
-//! - `tarstream`: the tar framing (headers, data, end-of-archive marker).
+//!   members out as a directory tree, with `-T` tablespace mapping;
+//!   [`sync_tree`](extract::sync_tree) fsyncs the result at the end;
+//! - [`inject`]: `-R`: [`RecoveryInjector`](inject::RecoveryInjector) rewrites the base
+//!   archive on its way to `base.tar` or to the extractor, appending the recovery settings
+//!   to `postgresql.auto.conf` and adding `standby.signal`;
+//! - `tarstream`: the tar framing both share (headers, data, end-of-archive marker).
 
 pub mod extract;
+pub mod inject;
 mod tarstream;
 
 pub use tarstream::TarError;
