@@ -19,11 +19,14 @@
 //!   written and flushed positions, writing segments as WAL arrives
 //! - `observe/`: lag and rate (pgwire-repl's LagTracker) for the `-v` progress line, the
 //!   `--metrics-listen` endpoint and `measure`'s percentiles
+//! - `basebackup/`: the client side of `basebackup`'s archives: the streaming tar extractor
+//!   (plain format), the `-R` recovery-settings injector, the final fsync of the tree
 //! - `cli`: options, validation and help, with pg_receivewal's wording
 //! - `connect`: connection options, password prompt, runtime (every subcommand)
 //! - `output`, `prompt`: messages and the progress line, and the `-W` password prompt
 
 pub mod archive;
+pub mod basebackup;
 pub mod cli;
 pub mod commands;
 pub mod connect;
