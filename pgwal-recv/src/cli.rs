@@ -140,6 +140,8 @@ pub enum Action {
     Restore(RestoreOptions),
     /// `cleanup`.
     Cleanup(CleanupOptions),
+    /// `basebackup`.
+    Basebackup(BasebackupOptions),
     /// A subcommand's `--help`: print this text to stdout, exit 0.
     SubHelp(String),
 }
@@ -245,6 +247,22 @@ enum Opt {
     KeepFrom,
     KeepWithin,
     DryRun,
+    Format,
+    Checkpoint,
+    MaxRate,
+    WriteRecoveryConf,
+    TablespaceMapping,
+    WalMethod,
+    Gzip,
+    Label,
+    NoClean,
+    Progress,
+    Waldir,
+    NoSlot,
+    NoVerifyChecksums,
+    ManifestChecksums,
+    ManifestForceEncode,
+    NoManifest,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -375,6 +393,22 @@ impl Raw {
             | Opt::Prefetch
             | Opt::PrefetchWorker => {}
             Opt::KeepFrom | Opt::KeepWithin | Opt::DryRun => {}
+            Opt::Format
+            | Opt::Checkpoint
+            | Opt::MaxRate
+            | Opt::WriteRecoveryConf
+            | Opt::TablespaceMapping
+            | Opt::WalMethod
+            | Opt::Gzip
+            | Opt::Label
+            | Opt::NoClean
+            | Opt::Progress
+            | Opt::Waldir
+            | Opt::NoSlot
+            | Opt::NoVerifyChecksums
+            | Opt::ManifestChecksums
+            | Opt::ManifestForceEncode
+            | Opt::NoManifest => {}
         }
         Ok(())
     }
@@ -472,6 +506,7 @@ pub fn parse(args: &[String]) -> Result<Action, CliError> {
         Some("verify") => return verify::parse_verify(&args[1..]),
         Some("restore") => return restore::parse_restore(&args[1..]),
         Some("cleanup") => return cleanup::parse_cleanup(&args[1..]),
+        Some("basebackup") => return basebackup::parse_basebackup(&args[1..]),
         _ => {}
     }
     let mut raw = Raw::default();
@@ -534,6 +569,8 @@ fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
     Ok(o)
 }
 
+mod basebackup;
+pub use basebackup::{basebackup_help_text, BasebackupOptions, CompressAt, Format, WalMethod};
 mod cleanup;
 mod getopt;
 pub use cleanup::{cleanup_help_text, CleanupOptions, Keep, KeepFrom};

@@ -20,6 +20,17 @@ pub fn block_on<F: std::future::Future<Output = i32>>(main: F) -> i32 {
     }
 }
 
+/// Runs `work` on a single-threaded runtime of its own (a helper thread's).
+pub fn block_on_result<T, F: std::future::Future<Output = Result<T, String>>>(
+    work: F,
+) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("could not start the runtime: {e}"))?
+        .block_on(work)
+}
+
 /// The connection options: `-d` first, then `-h`, `-p`, `-U` over it, then the environment;
 /// `application_name` defaults to the program name.
 pub fn config(o: &ConnOptions) -> Result<Config, Error> {

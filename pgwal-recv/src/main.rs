@@ -2,7 +2,7 @@
 //! in the library (`src/lib.rs`).
 
 use pgwal_recv::cli::{self, Action};
-use pgwal_recv::commands::{archive, cleanup, measure, restore, status, verify};
+use pgwal_recv::commands::{archive, basebackup, cleanup, measure, restore, status, verify};
 
 fn main() {
     // Not args(): it panics on arguments that are not UTF-8.
@@ -29,6 +29,7 @@ fn main() {
         Ok(Action::Verify(opts)) => verify::main(opts),
         Ok(Action::Cleanup(opts)) => cleanup::main(opts),
         Ok(Action::Restore(opts)) => restore::main(opts),
+        Ok(Action::Basebackup(opts)) => basebackup::main(opts),
         // As restore_command: one line, and not 1, which would read as "not in the
         // archive" (see commands::restore).
         Err(e) if args.first().map(String::as_str) == Some("restore") => {

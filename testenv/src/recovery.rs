@@ -51,6 +51,25 @@ impl Cluster {
         Ok((target, CloneMethod::BaseBackup))
     }
 
+    /// A new cluster of this one's build and options whose data directory does not exist
+    /// yet: for a backup taken by the program under test (run it as
+    /// [`os_user`](Self::os_user), so that the server can use what it writes), then
+    /// [`start_as_is`](Self::start_as_is).
+    pub fn empty_like(&self) -> Result<Cluster> {
+        Cluster::new_empty(self.bin.clone(), self.opts.clone())
+    }
+
+    /// Starts this stopped cluster on a free port with the data directory as it is (a
+    /// backup made with `-R` starts as a standby).
+    pub fn start_as_is(&mut self) -> Result<()> {
+        self.start_on_free_port()
+    }
+
+    /// Waits until this standby's WAL receiver is streaming; the error carries the log.
+    pub fn wait_receiver_streaming(&self) -> Result<()> {
+        self.wait_streaming()
+    }
+
     /// A copy of this stopped cluster's data directory (a base backup, say) in a new
     /// cluster of its own, not started.
     pub fn copy_stopped(&self) -> Result<Cluster> {

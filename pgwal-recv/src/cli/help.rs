@@ -56,6 +56,10 @@ Monitoring:
                          read every record of an archive and report what is wrong
   {PROGNAME} cleanup -D DIRECTORY --keep-from=WHERE|--keep-within=DURATION
                          remove the WAL that recovery from a kept point on cannot need
+  {PROGNAME} restore -D DIRECTORY WALFILE DEST
+                         PostgreSQL's restore_command for the archive
+  {PROGNAME} basebackup -D DIRECTORY [OPTION]...
+                         take a base backup, as pg_basebackup does
 "
     )
 }

@@ -3,6 +3,7 @@
 //! [`crate::observe`]). Each has a `main` that returns the exit code.
 
 pub mod archive;
+pub mod basebackup;
 pub mod cleanup;
 pub mod measure;
 pub mod restore;

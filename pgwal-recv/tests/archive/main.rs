@@ -1,5 +1,6 @@
 //! pgwal-recv against real PostgreSQL servers (testenv): one test binary.
 
+mod basebackup;
 mod cleanup;
 mod common;
 mod compress;

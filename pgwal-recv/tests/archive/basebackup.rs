@@ -1,0 +1,308 @@
+//! `pgwal-recv basebackup` against real servers, checked by PostgreSQL's own tools:
+//! pg_verifybackup on the backups (plain, and tar once unpacked), and a backup made with
+//! `-R` started as a hot standby that streams from the primary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use testenv::Cluster;
+
+use crate::common::{cluster, conninfo, run, stderr};
+
+const LIMIT: Duration = Duration::from_secs(180);
+
+/// The binary as the server's OS user, so that the server can use what it writes.
+fn bin_as(pg: &Cluster) -> Command {
+    let mut c = pg
+        .os_user()
+        .command(Path::new(env!("CARGO_BIN_EXE_pgwal-recv")));
+    c.current_dir(pg.temp_dir());
+    c
+}
+
+/// Rows inserted on the primary in a loop until dropped: the backup is taken while the
+/// server writes.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(pg: &Cluster) -> Writer {
+        pg.sql("CREATE TABLE IF NOT EXISTS w (id serial, pad text)")
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let conn = pg.socket_conninfo(pg.superuser());
+        let psql = pg.bin().tool("psql").ok();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let Some(psql) = psql else { return };
+            while !flag.load(Ordering::Relaxed) {
+                let _ = Command::new(&psql)
+                    .args(["-X", "-q", "-d", &conn, "-c"])
+                    .arg(
+                        "INSERT INTO w (pad) SELECT repeat('x', 200) FROM generate_series(1, 2000)",
+                    )
+                    .output();
+            }
+        });
+        Writer {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn verifybackup(pg: &Cluster, dir: &Path, extra: &[&str]) {
+    let mut cmd = pg.tool_command("pg_verifybackup").expect("pg_verifybackup");
+    cmd.args(extra).arg(dir);
+    let out = run(&mut cmd, LIMIT);
+    assert!(
+        out.status.success(),
+        "pg_verifybackup failed on {}:\n{}{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+}
+
+fn has_verifybackup(pg: &Cluster) -> bool {
+    if pg.tool_command("pg_verifybackup").is_ok() {
+        return true;
+    }
+    testenv::skip(format!(
+        "no pg_verifybackup for PostgreSQL {}",
+        pg.version()
+    ));
+    false
+}
+
+fn tablespace(pg: &Cluster) -> PathBuf {
+    let dir = pg.scratch_dir("ts_old").unwrap();
+    pg.sql(&format!(
+        "CREATE TABLESPACE ts LOCATION '{}'",
+        dir.display()
+    ))
+    .unwrap();
+    pg.sql("CREATE TABLE in_ts TABLESPACE ts AS SELECT g FROM generate_series(1, 5000) g")
+        .unwrap();
+    dir
+}
+
+/// Plain format with `-X stream` and `-X fetch` while the primary writes, a tablespace
+/// relocated with `-T`: pg_verifybackup checks every file against the manifest and parses
+/// the WAL from the start to the end position.
+#[test]
+fn plain_backups_pass_pg_verifybackup() {
+    let pg = cluster(&[]);
+    if !has_verifybackup(&pg) {
+        return;
+    }
+    let ts_old = tablespace(&pg);
+    let _writer = Writer::start(&pg);
+    for method in ["stream", "fetch"] {
+        let dir = pg.temp_dir().join(format!("bb-{method}"));
+        let ts_new = pg.temp_dir().join(format!("ts-{method}"));
+        let out = run(
+            bin_as(&pg)
+                .args(["basebackup", "-D"])
+                .arg(&dir)
+                .args(["-X", method, "-c", "fast", "-v", "-T"])
+                .arg(format!("{}={}", ts_old.display(), ts_new.display()))
+                .args(["--manifest-checksums", "SHA256", "-d", &conninfo(&pg)]),
+            LIMIT,
+        );
+        assert!(
+            out.status.success(),
+            "basebackup -X {method}: {}",
+            stderr(&out)
+        );
+        let err = stderr(&out);
+        assert!(err.contains("write-ahead log end point"), "{err}");
+        assert!(dir.join("backup_manifest").exists());
+        assert!(!dir.join("backup_manifest.tmp").exists());
+        // The tablespace went where -T said, and the link points there.
+        let oid = pg
+            .sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")
+            .unwrap();
+        let link = std::fs::read_link(dir.join("pg_tblspc").join(oid.trim())).unwrap();
+        assert_eq!(link, ts_new);
+        assert!(std::fs::read_dir(&ts_new).unwrap().next().is_some());
+        verifybackup(&pg, &dir, &[]);
+    }
+}
+
+/// Tar format with `-X stream` and client-side gzip, and with server-side zstd (15+):
+/// unpacked with tar (base.tar, the tablespace's OID.tar, pg_wal.tar), the result passes
+/// pg_verifybackup.
+#[test]
+fn tar_backups_unpacked_pass_pg_verifybackup() {
+    let pg = cluster(&[]);
+    if !has_verifybackup(&pg) {
+        return;
+    }
+    let ts_old = tablespace(&pg);
+    let oid = pg
+        .sql("SELECT oid FROM pg_tablespace WHERE spcname = 'ts'")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut cases = vec![("gzip", "gzip", ".gz")];
+    if pg.version() >= 15 {
+        cases.push(("server-zstd", "zstd", ".zst"));
+    }
+    for (spec, tool, suffix) in cases {
+        let dir = pg.temp_dir().join(format!("tar-{tool}"));
+        let out = run(
+            bin_as(&pg)
+                .args(["basebackup", "-D"])
+                .arg(&dir)
+                .args(["-F", "t", "-X", "stream", "-c", "fast", "-Z", spec])
+                .args(["-d", &conninfo(&pg)]),
+            LIMIT,
+        );
+        assert!(
+            out.status.success(),
+            "basebackup -Ft -Z {spec}: {}",
+            stderr(&out)
+        );
+        let base = dir.join(format!("base.tar{suffix}"));
+        let ts = dir.join(format!("{oid}.tar{suffix}"));
+        assert!(base.exists() && ts.exists() && dir.join("pg_wal.tar").exists());
+        // Unpack as a user would: the data directory, pg_wal, the tablespace where the
+        // symlink in pg_tblspc points (the original location, emptied first).
+        let unpacked = pg.temp_dir().join(format!("unpacked-{tool}"));
+        std::fs::create_dir_all(unpacked.join("pg_wal")).unwrap();
+        let untar = |archive: &Path, into: &Path| {
+            let mut c = Command::new("tar");
+            c.arg(format!("--use-compress-program={tool} -d"))
+                .arg("-xf")
+                .arg(archive)
+                .arg("-C")
+                .arg(into);
+            let out = run(&mut c, LIMIT);
+            assert!(
+                out.status.success(),
+                "tar -xf {}: {}",
+                archive.display(),
+                stderr(&out)
+            );
+        };
+        untar(&base, &unpacked);
+        let out = run(
+            Command::new("tar")
+                .arg("-xf")
+                .arg(dir.join("pg_wal.tar"))
+                .arg("-C")
+                .arg(unpacked.join("pg_wal")),
+            LIMIT,
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        // The tablespace map file names the tablespace's location (tar format sends
+        // TABLESPACE_MAP, as pg_basebackup does).
+        let map = std::fs::read_to_string(unpacked.join("tablespace_map")).unwrap();
+        assert!(map.contains(&oid), "{map}");
+        let ts_dir = pg.temp_dir().join(format!("ts-{tool}"));
+        std::fs::create_dir_all(&ts_dir).unwrap();
+        untar(&ts, &ts_dir);
+        std::fs::copy(
+            dir.join("backup_manifest"),
+            unpacked.join("backup_manifest"),
+        )
+        .unwrap();
+        // The manifest lists the tablespace's files under pg_tblspc/OID: give it that view.
+        std::fs::create_dir_all(unpacked.join("pg_tblspc")).unwrap();
+        std::os::unix::fs::symlink(&ts_dir, unpacked.join("pg_tblspc").join(&oid)).unwrap();
+        verifybackup(&pg, &unpacked, &[]);
+    }
+    let _ = ts_old;
+}
+
+/// A backup made with `-R` (and `-X stream`, `-C -S`) starts as a hot standby of the
+/// primary and streams from it through the slot; rows written after the backup arrive.
+#[test]
+fn a_backup_with_r_starts_as_a_streaming_standby() {
+    let pg = cluster(&[]);
+    let _writer = Writer::start(&pg);
+    let mut standby = pg.empty_like().unwrap();
+    let out = run(
+        bin_as(&pg)
+            .args(["basebackup", "-D"])
+            .arg(standby.data_dir())
+            .args(["-R", "-C", "-S", "bb_slot", "-c", "fast", "-P", "-d"])
+            .arg(pg.socket_conninfo(pg.superuser())),
+        LIMIT,
+    );
+    assert!(out.status.success(), "basebackup -R: {}", stderr(&out));
+    let auto = std::fs::read_to_string(standby.data_dir().join("postgresql.auto.conf")).unwrap();
+    assert!(auto.contains("primary_conninfo = '"), "{auto}");
+    assert!(auto.contains("primary_slot_name = 'bb_slot'"), "{auto}");
+    assert!(standby.data_dir().join("standby.signal").exists());
+    drop(_writer);
+    standby.start_as_is().unwrap();
+    standby.wait_receiver_streaming().unwrap();
+    assert_eq!(standby.sql("SELECT pg_is_in_recovery()").unwrap(), "t");
+    pg.sql("CREATE TABLE after_backup AS SELECT 42 AS answer")
+        .unwrap();
+    testenv::wait_for("the row to reach the standby", LIMIT, || {
+        standby
+            .sql("SELECT answer FROM after_backup")
+            .is_ok_and(|s| s == "42")
+    })
+    .unwrap();
+    let slot = pg
+        .sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'bb_slot'")
+        .unwrap();
+    assert_eq!(slot, "t");
+}
+
+/// What pg_basebackup refuses, refused with its wording; a directory that is not empty is
+/// left alone; a failed backup leaves nothing that looks complete.
+#[test]
+fn bad_input_and_failures_leave_no_backup() {
+    let pg = cluster(&[]);
+    let nonempty = pg.temp_dir().join("nonempty");
+    std::fs::create_dir_all(&nonempty).unwrap();
+    std::fs::write(nonempty.join("keep"), "x").unwrap();
+    let out = run(
+        crate::common::bin()
+            .args(["basebackup", "-D"])
+            .arg(&nonempty)
+            .args(["-d", &conninfo(&pg)]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("exists but is not empty"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(nonempty.join("keep").exists());
+
+    // The server refuses (an unknown manifest checksum): the directory made goes.
+    let dir = pg.temp_dir().join("refused");
+    let out = run(
+        crate::common::bin()
+            .args(["basebackup", "-D"])
+            .arg(&dir)
+            .args(["--manifest-checksums", "NOPE", "-d", &conninfo(&pg)]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("NOPE"), "{err}");
+    assert!(err.contains("removing data directory"), "{err}");
+    assert!(!dir.exists());
+}
