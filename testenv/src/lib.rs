@@ -22,8 +22,9 @@
 //! the same way. Client programs (`psql`, `pg_basebackup`, `pg_receivewal`, `pg_waldump`)
 //! are looked up beside the server, then in the versioned directories, then on `PATH`, then
 //! in the PyPI wheels that carry them ([`pypi`], fetched once into the cache), and only one
-//! that works with the server's version is taken ([`PgBin::tool`]). Without a suitable `pg_basebackup`, standbys are cloned by a copy
-//! between `pg_backup_start` and `pg_backup_stop` ([`CloneMethod`]).
+//! that works with the server's version is taken ([`PgBin::tool`]). Standbys and the base
+//! backups of recovery tests are taken by `pgwal-recv basebackup`, run in this process
+//! ([`CloneMethod`]): no client program is needed for them.
 //!
 //! # Running as root
 //!
@@ -41,7 +42,7 @@
 //! - `wal`: slots, LSNs, segment switches, generating WAL, reading `pg_wal`
 //! - `standby`: streaming standbys and promotion
 //! - `ssl`: TLS on a test server (certificate files, `ssl = on`) and extra `pg_hba.conf` lines
-//! - `clone`: a base backup without `pg_basebackup` (backup functions and a file copy)
+//! - `clone`: base backups by `pgwal-recv basebackup` in this process (standbys, recoveries)
 //! - `lab`: the primary/standby lab behind the `testenv` program (`src/main.rs`)
 //! - `npm`: server builds from the npm registry, cached
 //! - `pypi`: client programs from PyPI wheels, cached

@@ -24,31 +24,25 @@ pub enum RecoveryMode {
 
 impl Cluster {
     /// A base backup of this running server, not started, whose `pg_wal` is empty: every
-    /// segment a recovery needs must come from a `restore_command`. `pg_basebackup -X none
-    /// -c fast` when a suitable one is installed (and `method` allows it), else testenv's
-    /// copy between `pg_backup_start` and `pg_backup_stop` ([`CloneMethod`]); the method
-    /// used is returned.
+    /// segment a recovery needs must come from a `restore_command`. `-X none -c fast`, by
+    /// `pgwal-recv basebackup` unless `method` asks for `pg_basebackup`; the method used is
+    /// returned.
     pub fn base_backup(&self, method: CloneMethod) -> Result<(Cluster, CloneMethod)> {
         let target = Cluster::new_empty(self.bin.clone(), self.opts.clone())?;
-        let basebackup = match method {
-            CloneMethod::BackupCopy => None,
-            CloneMethod::BaseBackup => Some(self.bin.tool("pg_basebackup")?),
-            CloneMethod::Auto => self.bin.tool("pg_basebackup").ok(),
-        };
-        let Some(basebackup) = basebackup else {
-            crate::clone::backup_copy(self, &target)?;
-            return Ok((target, CloneMethod::BackupCopy));
-        };
-        let mut cmd = target.command(&basebackup);
-        cmd.arg("-D")
-            .arg(target.data_dir())
-            .args(["-X", "none", "-c", "fast", "-d"])
-            .arg(self.socket_conninfo(self.superuser()));
-        if !self.opts.fsync {
-            cmd.arg("--no-sync");
+        if method == CloneMethod::BaseBackup {
+            let mut cmd = target.command(&self.bin.tool("pg_basebackup")?);
+            cmd.arg("-D")
+                .arg(target.data_dir())
+                .args(["-X", "none", "-c", "fast", "-d"])
+                .arg(self.socket_conninfo(self.superuser()));
+            if !self.opts.fsync {
+                cmd.arg("--no-sync");
+            }
+            run(&mut cmd, None)?;
+            return Ok((target, CloneMethod::BaseBackup));
         }
-        run(&mut cmd, None)?;
-        Ok((target, CloneMethod::BaseBackup))
+        crate::clone::basebackup(self, &target, None, &["-X", "none"])?;
+        Ok((target, CloneMethod::PgwalRecv))
     }
 
     /// A new cluster of this one's build and options whose data directory does not exist

@@ -13,17 +13,14 @@ const REPLICATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How a standby's data directory is made from its primary's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CloneMethod {
-    /// `pg_basebackup` when one that works with the server is installed (the same major
-    /// version or a newer one), else [`BackupCopy`](Self::BackupCopy).
+    /// [`PgwalRecv`](Self::PgwalRecv): every version, no client programs needed.
     #[default]
     Auto,
-    /// `pg_basebackup -X stream -c fast -S <slot>`.
+    /// PostgreSQL's `pg_basebackup` (of the server's major or a newer one; an error when
+    /// none is to be had): the oracle our own is compared with.
     BaseBackup,
-    /// A copy of the data directory taken by testenv between `pg_backup_start` and
-    /// `pg_backup_stop` (`pg_start_backup`/`pg_stop_backup` before PostgreSQL 15) in one
-    /// session, without `pg_wal`: the standby streams the WAL it needs through the slot,
-    /// which holds it from before the backup started. For builds without `pg_basebackup`.
-    BackupCopy,
+    /// `pgwal-recv basebackup`, run in this process.
+    PgwalRecv,
 }
 
 impl Cluster {
@@ -33,8 +30,7 @@ impl Cluster {
     ///
     /// The standby has the same [`Options`](crate::Options), roles and `pg_hba.conf`; its
     /// `primary_conninfo` uses this primary's Unix socket. The data directory comes from
-    /// `pg_basebackup` if a suitable one is installed, else from a copy testenv takes
-    /// itself ([`CloneMethod`]).
+    /// `pgwal-recv basebackup` ([`CloneMethod`]).
     pub fn make_standby(&self, slot: &str) -> Result<Cluster> {
         self.make_standby_with(slot, CloneMethod::Auto)
     }
@@ -58,28 +54,36 @@ impl Cluster {
         slot: &str,
         method: CloneMethod,
     ) -> Result<CloneMethod> {
+        self.clone_to_via(target, slot, method, None)
+    }
+
+    /// [`clone_to`](Self::clone_to) with `pgwal-recv basebackup` connecting by `conninfo`
+    /// (the lab's replicator over TCP, whose `pg_hba.conf` lets the superuser in only by
+    /// `peer`, which this process, as root, is not) instead of the superuser's socket.
+    pub(crate) fn clone_to_via(
+        &self,
+        target: &Cluster,
+        slot: &str,
+        method: CloneMethod,
+        conninfo: Option<&str>,
+    ) -> Result<CloneMethod> {
         if !self.slot_exists(slot)? {
             self.create_physical_slot(slot)?;
         }
-        let basebackup = match method {
-            CloneMethod::BackupCopy => None,
-            CloneMethod::BaseBackup => Some(self.bin.tool("pg_basebackup")?),
-            CloneMethod::Auto => self.bin.tool("pg_basebackup").ok(),
-        };
-        let Some(basebackup) = basebackup else {
-            crate::clone::backup_copy(self, target)?;
-            return Ok(CloneMethod::BackupCopy);
-        };
-        let mut cmd = target.command(&basebackup);
-        cmd.arg("-D")
-            .arg(target.data_dir())
-            .args(["-X", "stream", "-c", "fast", "-S", slot, "-d"])
-            .arg(self.socket_conninfo(self.superuser()));
-        if !self.opts.fsync {
-            cmd.arg("--no-sync");
+        if method == CloneMethod::BaseBackup {
+            let mut cmd = target.command(&self.bin.tool("pg_basebackup")?);
+            cmd.arg("-D")
+                .arg(target.data_dir())
+                .args(["-X", "stream", "-c", "fast", "-S", slot, "-d"])
+                .arg(self.socket_conninfo(self.superuser()));
+            if !self.opts.fsync {
+                cmd.arg("--no-sync");
+            }
+            run(&mut cmd, None)?;
+            return Ok(CloneMethod::BaseBackup);
         }
-        run(&mut cmd, None)?;
-        Ok(CloneMethod::BaseBackup)
+        crate::clone::basebackup(self, target, conninfo, &["-X", "stream", "-S", slot])?;
+        Ok(CloneMethod::PgwalRecv)
     }
 
     /// Makes this (stopped) cluster a standby that streams from `primary_conninfo` through

@@ -183,7 +183,13 @@ fn tar_backups_unpacked_pass_pg_verifybackup() {
         );
         let base = dir.join(format!("base.tar{suffix}"));
         let ts = dir.join(format!("{oid}.tar{suffix}"));
-        assert!(base.exists() && ts.exists() && dir.join("pg_wal.tar").exists());
+        // pg_wal.tar is compressed by the client's method, as pg_basebackup does.
+        let wal_tar = dir.join(if spec.starts_with("server-") {
+            "pg_wal.tar".to_owned()
+        } else {
+            format!("pg_wal.tar{suffix}")
+        });
+        assert!(base.exists() && ts.exists() && wal_tar.exists());
         // Unpack as a user would: the data directory, pg_wal, the tablespace where the
         // symlink in pg_tblspc points (the original location, emptied first).
         let unpacked = pg.temp_dir().join(format!("unpacked-{tool}"));
@@ -204,10 +210,13 @@ fn tar_backups_unpacked_pass_pg_verifybackup() {
             );
         };
         untar(&base, &unpacked);
+        let mut c = Command::new("tar");
+        if !spec.starts_with("server-") {
+            c.arg(format!("--use-compress-program={tool} -d"));
+        }
         let out = run(
-            Command::new("tar")
-                .arg("-xf")
-                .arg(dir.join("pg_wal.tar"))
+            c.arg("-xf")
+                .arg(&wal_tar)
                 .arg("-C")
                 .arg(unpacked.join("pg_wal")),
             LIMIT,

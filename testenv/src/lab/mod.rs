@@ -120,8 +120,9 @@ impl Lab {
             .map_err(|e| Error::with_source("cannot create the roles and the data", e))?;
         let mut standby = Cluster::new_kept(bin.clone(), node_options(1), dir.join(NODES[1]))?;
         let slot = slot_name(1);
-        primary.clone_to(&standby, &slot, CloneMethod::Auto)?;
-        standby.follow(&upstream_conninfo(&primary, &password, NODES[1]), &slot)?;
+        let upstream = upstream_conninfo(&primary, &password, NODES[1]);
+        primary.clone_to_via(&standby, &slot, CloneMethod::Auto, Some(&upstream))?;
+        standby.follow(&upstream, &slot)?;
         standby.start_on_free_port()?;
         standby.wait_streaming()?;
         let state = State {
@@ -333,11 +334,9 @@ impl Lab {
         }
         let slot = slot_name(o);
         other.remove_data_dir()?;
-        primary.clone_to(other, &slot, CloneMethod::Auto)?;
-        other.follow(
-            &upstream_conninfo(primary, &self.state.password, NODES[o]),
-            &slot,
-        )?;
+        let upstream = upstream_conninfo(primary, &self.state.password, NODES[o]);
+        primary.clone_to_via(other, &slot, CloneMethod::Auto, Some(&upstream))?;
+        other.follow(&upstream, &slot)?;
         let port = other.port();
         self.nodes[o].start_on_port(port)?;
         self.nodes[o].wait_streaming()

@@ -45,16 +45,16 @@ fn standby_streams_then_is_promoted() {
     assert!(!history.is_empty());
 }
 
-/// The clone without pg_basebackup (what builds without it get), also of a promoted
-/// server on timeline 2, whose standby needs the history file.
+/// The clone by pgwal-recv basebackup, also of a promoted server on timeline 2, whose
+/// standby needs the history file.
 #[test]
-fn backup_copy_standbys_stream_on_both_timelines() {
+fn pgwal_recv_standbys_stream_on_both_timelines() {
     let primary = Cluster::start(Options::default()).unwrap();
     primary
         .sql("CREATE TABLE t (x text); INSERT INTO t VALUES ('before')")
         .unwrap();
     let standby = primary
-        .make_standby_with("copy1", CloneMethod::BackupCopy)
+        .make_standby_with("copy1", CloneMethod::PgwalRecv)
         .unwrap();
     assert!(standby.is_in_recovery().unwrap());
     assert!(!standby.data_dir().join("backup_label").exists());
@@ -76,7 +76,7 @@ fn backup_copy_standbys_stream_on_both_timelines() {
     standby.promote().unwrap();
     standby.sql("INSERT INTO t VALUES ('promoted')").unwrap();
     let second = standby
-        .make_standby_with("copy2", CloneMethod::BackupCopy)
+        .make_standby_with("copy2", CloneMethod::PgwalRecv)
         .unwrap();
     assert!(second.wal_file("00000002.history").is_ok());
     standby.sql("INSERT INTO t VALUES ('timeline 2')").unwrap();

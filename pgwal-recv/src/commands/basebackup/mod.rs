@@ -20,7 +20,7 @@ use pgwire_repl::{
 };
 use tokio::sync::watch;
 
-use crate::archive::compress::Method;
+use crate::archive::compress::{CompressSpec, Method};
 use crate::archive::zfile::Encoder;
 use crate::basebackup::extract::{sync_tree, ExtractOptions, Extractor};
 use crate::basebackup::inject::{conninfo_string, recovery_settings, RecoveryInjector};
@@ -29,28 +29,42 @@ use crate::output::{error, info, os_error, report};
 
 /// Runs the backup; 0 when it is complete and on disk, 1 otherwise.
 pub fn main(o: BasebackupOptions) -> i32 {
+    match backup(&o, |msg| {
+        crate::output::clear_status();
+        error(msg);
+    }) {
+        Ok(()) => 0,
+        Err(()) => 1,
+    }
+}
+
+/// The backup for a caller in this process (testenv clones its standbys so): the error's
+/// text instead of a printed line. It makes its own runtime, so it must not be called from
+/// inside one (use a thread).
+pub fn take(o: &BasebackupOptions) -> Result<(), String> {
+    let mut why = String::new();
+    backup(o, |msg| why = msg.to_owned()).map_err(|()| why)
+}
+
+/// Runs the backup; on failure `report`s why, then removes what it wrote.
+fn backup(o: &BasebackupOptions, report: impl FnOnce(&str)) -> Result<(), ()> {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            error(format!("could not start the runtime: {e}"));
-            return 1;
+            report(&format!("could not start the runtime: {e}"));
+            return Err(());
         }
     };
     let mut cleanup = Cleanup::default();
-    let result = rt.block_on(run(&o, &mut cleanup));
+    let result = rt.block_on(run(o, &mut cleanup));
     rt.shutdown_background();
-    match result {
-        Ok(()) => 0,
-        Err(msg) => {
-            crate::output::clear_status();
-            error(msg);
-            cleanup.run(o.no_clean);
-            1
-        }
-    }
+    result.map_err(|msg| {
+        report(&msg);
+        cleanup.run(o.no_clean);
+    })
 }
 
 /// What to remove when the backup fails.
@@ -161,6 +175,16 @@ enum TarOut {
 }
 
 impl TarOut {
+    /// `path`, compressed as `spec` says (`Method::None`: as it is).
+    fn create(path: &Path, spec: CompressSpec) -> std::io::Result<TarOut> {
+        let f = File::create(path)?;
+        Ok(if spec.method == Method::None {
+            TarOut::Plain(BufWriter::with_capacity(256 << 10, f))
+        } else {
+            TarOut::Compressed(Encoder::new(spec, f)?)
+        })
+    }
+
     fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         match self {
             TarOut::Plain(w) => w.write_all(data),
@@ -226,6 +250,21 @@ impl Archive {
             }),
         }
     }
+}
+
+/// What the client compresses its tar files with (`Method::None` for none, or when the
+/// server compresses).
+fn client_compression(o: &BasebackupOptions) -> CompressSpec {
+    if o.compress_at == CompressAt::Client {
+        o.compress
+    } else {
+        CompressSpec::default()
+    }
+}
+
+/// `pg_wal.tar`, with the client's compression suffix (as pg_basebackup names it).
+fn wal_tar_name(o: &BasebackupOptions) -> String {
+    format!("pg_wal.tar{}", client_compression(o).method.suffix())
 }
 
 fn library_options(o: &BasebackupOptions) -> BaseBackupOptions {
@@ -399,7 +438,10 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                     let conn_opts = o.conn.clone();
                     let target = match o.format {
                         Format::Plain => wal::WalTarget::Dir(o.directory.join("pg_wal")),
-                        Format::Tar => wal::WalTarget::Tar(o.directory.join("pg_wal.tar")),
+                        Format::Tar => wal::WalTarget::Tar(
+                            o.directory.join(wal_tar_name(o)),
+                            client_compression(o),
+                        ),
                     };
                     let slot = match (&o.slot, o.no_slot) {
                         (Some(name), _) => wal::WalSlot::Named {
@@ -465,32 +507,15 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                         )))
                     }
                     Format::Tar => {
-                        let client_compress = o.compress_at == CompressAt::Client
-                            && o.compress.method != Method::None;
-                        let file_name = if client_compress {
-                            format!("{name}{}", o.compress.method.suffix())
-                        } else {
-                            name.clone()
-                        };
-                        let path = o.directory.join(&file_name);
-                        let f = File::create(&path).map_err(|e| {
+                        let spec = client_compression(o);
+                        let path = o.directory.join(format!("{name}{}", spec.method.suffix()));
+                        Sink::Tar(TarOut::create(&path, spec).map_err(|e| {
                             format!(
                                 "could not create file \"{}\": {}",
                                 path.display(),
                                 os_error(&e)
                             )
-                        })?;
-                        Sink::Tar(if client_compress {
-                            TarOut::Compressed(Encoder::new(o.compress, f).map_err(|e| {
-                                format!(
-                                    "could not compress \"{}\": {}",
-                                    path.display(),
-                                    os_error(&e)
-                                )
-                            })?)
-                        } else {
-                            TarOut::Plain(BufWriter::with_capacity(256 << 10, f))
-                        })
+                        })?)
                     }
                 };
                 let inject = match (&settings, is_base) {
@@ -603,7 +628,7 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                     f.sync_all().map_err(sync_err)?;
                 }
                 if o.wal_method == WalMethod::Stream {
-                    File::open(o.directory.join("pg_wal.tar"))
+                    File::open(o.directory.join(wal_tar_name(o)))
                         .and_then(|f| f.sync_all())
                         .map_err(sync_err)?;
                 }

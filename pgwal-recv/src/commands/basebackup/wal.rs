@@ -9,7 +9,9 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::archive::compress::CompressSpec;
 
 use pgwire_repl::{
     Client, CreateSlotOptions, Lsn, StartReplication, StreamEnd, StreamEvent, TimelineId,
@@ -23,8 +25,8 @@ use crate::output::{os_error, report};
 pub enum WalTarget {
     /// A directory (the backup's `pg_wal`, or `--waldir`).
     Dir(PathBuf),
-    /// A tar archive (`pg_wal.tar`): one member per segment.
-    Tar(PathBuf),
+    /// A tar archive (`pg_wal.tar`, compressed as `-Z` says): one member per segment.
+    Tar(PathBuf, CompressSpec),
 }
 
 /// The streaming connection's slot.
@@ -180,14 +182,14 @@ struct SegmentWriter {
     timeline: TimelineId,
     /// The open segment: its number, the file (or the tar), bytes written into it.
     current: Option<(u64, u32)>,
-    file: Option<File>,
+    file: Option<Out>,
     segments: u64,
 }
 
 impl SegmentWriter {
     fn new(target: WalTarget, seg: WalSegmentSize, timeline: TimelineId) -> io::Result<Self> {
         let file = match &target {
-            WalTarget::Tar(path) => Some(create(path)?),
+            WalTarget::Tar(path, spec) => Some(Out::Tar(super::TarOut::create(path, *spec)?)),
             WalTarget::Dir(dir) => {
                 std::fs::create_dir_all(dir)?;
                 None
@@ -225,13 +227,13 @@ impl SegmentWriter {
         let name = self.seg.file_name(self.timeline, segno);
         match &self.target {
             WalTarget::Dir(dir) => {
-                let f = create(&dir.join(&name))?;
+                let f = File::create(dir.join(&name))?;
                 // Whole size from the start, as pg_basebackup pads: the last segment is
                 // a segment file even though it is not complete.
                 f.set_len(u64::from(self.seg.bytes()))?;
-                self.file = Some(f);
+                self.file = Some(Out::File(f));
             }
-            WalTarget::Tar(_) => {
+            WalTarget::Tar(..) => {
                 let mut h = tar::Header::new_ustar();
                 h.set_path(&name)?;
                 h.set_size(u64::from(self.seg.bytes()));
@@ -267,10 +269,15 @@ impl SegmentWriter {
                 // Already full size; the file is synced with the rest of the backup.
                 self.file = None;
             }
-            WalTarget::Tar(_) => {
+            WalTarget::Tar(..) => {
                 let f = self.file.as_mut().expect("the tar is open");
-                let left = u64::from(self.seg.bytes() - written);
-                io::copy(&mut io::Read::take(io::repeat(0), left), f)?;
+                let zeros = [0u8; 8192];
+                let mut left = (self.seg.bytes() - written) as usize;
+                while left > 0 {
+                    let n = left.min(zeros.len());
+                    f.write_all(&zeros[..n])?;
+                    left -= n;
+                }
             }
         }
         Ok(())
@@ -278,13 +285,25 @@ impl SegmentWriter {
 
     fn finish(mut self) -> io::Result<u64> {
         self.close_segment()?;
-        if let (WalTarget::Tar(_), Some(f)) = (&self.target, self.file.as_mut()) {
-            f.write_all(&[0u8; 1024])?;
+        if let Some(Out::Tar(mut t)) = self.file.take() {
+            t.write(&[0u8; 1024])?;
+            t.finish()?;
         }
         Ok(self.segments)
     }
 }
 
-fn create(path: &Path) -> io::Result<File> {
-    File::create(path)
+/// The open segment file, or the WAL tar.
+enum Out {
+    File(File),
+    Tar(super::TarOut),
+}
+
+impl Out {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Out::File(f) => f.write_all(data),
+            Out::Tar(t) => t.write(data),
+        }
+    }
 }
