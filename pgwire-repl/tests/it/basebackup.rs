@@ -203,3 +203,61 @@ async fn a_server_error_is_returned_and_the_connection_stays_usable() {
     let err = c.identify_system().await.unwrap_err();
     assert!(err.to_string().contains("abandoned"), "{err}");
 }
+
+/// Incremental backups (17+): the manifest of a full backup uploaded with UPLOAD_MANIFEST,
+/// then BASE_BACKUP (INCREMENTAL) on the same connection sends `INCREMENTAL.` files for the
+/// relations that changed. Before 17 both are refused without a round trip.
+#[tokio::test]
+async fn incremental_backups_on_17_and_later() {
+    let v17 = testenv::PgBin::get().unwrap().version() >= 17;
+    let pg = cluster(if v17 { &["summarize_wal = on"] } else { &[] });
+    let mut c = connect(&pg).await;
+    if pg.version() < 17 {
+        let err = c.upload_manifest(b"{}").await.unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL 17"), "{err}");
+        let opts = BaseBackupOptions {
+            incremental: true,
+            ..BaseBackupOptions::default()
+        };
+        let err = c.base_backup(&opts).await.unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL 17"), "{err}");
+        c.identify_system().await.unwrap();
+        return;
+    }
+    pg.sql("CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g")
+        .unwrap();
+    let full = BaseBackupOptions {
+        checkpoint: CheckpointMode::Fast,
+        ..BaseBackupOptions::default()
+    };
+    let (_, manifest) = collect(&mut c, &full).await;
+    pg.sql("INSERT INTO t SELECT g FROM generate_series(1, 100) g")
+        .unwrap();
+    c.upload_manifest(&manifest).await.unwrap();
+    let incremental = BaseBackupOptions {
+        incremental: true,
+        ..full
+    };
+    let (base, _) = collect(&mut c, &incremental).await;
+    let files = tar_files(&base);
+    assert!(
+        files.keys().any(|p| p.contains("/INCREMENTAL.")),
+        "no incremental files among {} files",
+        files.len()
+    );
+}
+
+/// The main archive and the manifest of one backup.
+async fn collect(c: &mut pgwire_repl::Client, opts: &BaseBackupOptions) -> (Vec<u8>, Vec<u8>) {
+    let mut stream = c.base_backup(opts).await.unwrap();
+    let (mut base, mut manifest, mut in_manifest) = (Vec::new(), Vec::new(), false);
+    while let Some(e) = stream.next().await.unwrap() {
+        match e {
+            BackupEvent::ArchiveData(d) => base.extend_from_slice(&d),
+            BackupEvent::ManifestStart => in_manifest = true,
+            BackupEvent::ManifestData(d) if in_manifest => manifest.extend_from_slice(&d),
+            _ => {}
+        }
+    }
+    (base, manifest)
+}

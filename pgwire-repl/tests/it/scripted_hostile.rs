@@ -140,3 +140,99 @@ async fn unexpected_message_during_a_command() {
     drop(c);
     server.await.unwrap();
 }
+
+/// BASE_BACKUP's answer from a scripted server: the 14 form (the keyword command, the tar
+/// end added to each archive) and a 15 answer that breaks off in a malformed progress
+/// message (a protocol error, and the connection is not used again).
+#[tokio::test(start_paused = true)]
+async fn base_backup_answers_from_a_scripted_server() {
+    use pgwire_repl::protocol::backend::BackendMessage as B;
+    use pgwire_repl::protocol::backend::DataRow;
+    use pgwire_repl::{BackupEvent, BaseBackupOptions, Client};
+
+    fn header() -> Vec<B> {
+        vec![
+            B::RowDescription(vec!["recptr".into(), "tli".into()]),
+            B::DataRow(DataRow::new([Some(&b"0/2000028"[..]), Some(&b"1"[..])])),
+            B::CommandComplete("SELECT".into()),
+            B::RowDescription(vec!["spcoid".into(), "spclocation".into(), "size".into()]),
+            B::DataRow(DataRow::new([None, None, Some(&b"10"[..])])),
+            B::CommandComplete("SELECT".into()),
+            B::CopyOutResponse,
+        ]
+    }
+
+    let (config, server) = serve("14.9", |mut p| async move {
+        let q = p.expect_query().await;
+        assert_eq!(
+            q,
+            "BASE_BACKUP LABEL 'pg_basebackup base backup' MANIFEST 'yes'"
+        );
+        let mut msgs = header();
+        msgs.extend([
+            B::CopyData(Bytes::from_static(&[1; 512])),
+            B::CopyDone,
+            B::RowDescription(vec!["recptr".into(), "tli".into()]),
+            B::DataRow(DataRow::new([Some(&b"0/2000100"[..]), Some(&b"1"[..])])),
+            B::CommandComplete("SELECT".into()),
+            B::CommandComplete("BASE_BACKUP".into()),
+            B::ReadyForQuery(b'I'),
+        ]);
+        p.send(&msgs).await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = Client::connect(&config).await.unwrap();
+    let mut s = c.base_backup(&BaseBackupOptions::default()).await.unwrap();
+    let mut archive = Vec::new();
+    let mut ended = false;
+    while let Some(e) = s.next().await.unwrap() {
+        match e {
+            BackupEvent::ArchiveData(d) => archive.extend_from_slice(&d),
+            BackupEvent::Ended { end, .. } => ended = end == Lsn(0x200_0100),
+            _ => {}
+        }
+    }
+    drop(s);
+    assert!(ended);
+    assert_eq!(
+        archive.len(),
+        512 + 1024,
+        "the tar end blocks are added before 15"
+    );
+    assert!(archive[512..].iter().all(|&b| b == 0));
+    drop(c);
+    server.await.unwrap();
+
+    let (config, server) = serve("15.4", |mut p| async move {
+        let q = p.expect_query().await;
+        assert!(q.starts_with("BASE_BACKUP ( LABEL"), "{q}");
+        let mut msgs = header();
+        msgs.push(B::CopyData(Bytes::from_static(b"nbase.tar\0\0")));
+        msgs.push(B::CopyData(Bytes::from_static(b"p\0\0\0")));
+        p.send(&msgs).await;
+        p.recv().await;
+    })
+    .await;
+    let mut c = streaming_client(&config).await;
+    let mut s = c.base_backup(&BaseBackupOptions::default()).await.unwrap();
+    let err = loop {
+        match s.next().await {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the backup ended"),
+            Err(e) => break e,
+        }
+    };
+    drop(s);
+    assert!(matches!(err, Error::Protocol(_)), "{err}");
+    assert!(err.to_string().contains("progress"), "{err}");
+    let again = c.identify_system().await.unwrap_err();
+    assert!(
+        again
+            .to_string()
+            .contains("protocol error during a base backup"),
+        "{again}"
+    );
+    drop(c);
+    server.await.unwrap();
+}
