@@ -6,16 +6,7 @@
 /// assert_eq!(testenv::quote_conninfo_value("a b'c"), r"'a b\'c'");
 /// ```
 pub fn quote_conninfo_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
+    pgwal_recv::basebackup::inject::quote_conninfo_value(value)
 }
 
 /// Builds `k1='v1' k2='v2' ...`.

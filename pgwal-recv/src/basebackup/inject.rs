@@ -211,16 +211,24 @@ pub fn conninfo_string(pairs: &[(&str, &str)]) -> String {
         if plain {
             out.push_str(value);
         } else {
-            out.push('\'');
-            for c in value.chars() {
-                if c == '\'' || c == '\\' {
-                    out.push('\\');
-                }
-                out.push(c);
-            }
-            out.push('\'');
+            out.push_str(&quote_conninfo_value(value));
         }
     }
+    out
+}
+
+/// One conninfo value in single quotes, `\` before `'` and `\` (libpq's
+/// `appendConnStrVal` when the value needs quoting).
+pub fn quote_conninfo_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('\'');
+    for c in value.chars() {
+        if c == '\'' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('\'');
     out
 }
 

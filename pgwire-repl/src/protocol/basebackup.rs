@@ -358,23 +358,16 @@ impl BaseBackupDecoder {
                 });
             }
             (Phase::Header | Phase::Trailer, BackendMessage::DataRow(row)) => {
-                let cur = self
-                    .current
-                    .as_mut()
-                    .ok_or_else(|| Error::protocol("DataRow without RowDescription"))?;
-                if row.len() != cur.columns.len() {
-                    return Err(Error::protocol(format!(
-                        "DataRow has {} columns, RowDescription {}",
-                        row.len(),
-                        cur.columns.len()
-                    )));
-                }
                 // The tablespace list is the only result with many rows; a server has at
                 // most a few thousand tablespaces.
-                if cur.rows.len() >= MAX_ROWS {
+                if self
+                    .current
+                    .as_ref()
+                    .is_some_and(|c| c.rows.len() >= MAX_ROWS)
+                {
                     return Err(Error::protocol("BASE_BACKUP sent too many rows"));
                 }
-                cur.rows.push(row.columns().collect::<Result<_>>()?);
+                super::query::push_row(self.current.as_mut(), &row)?;
             }
             (Phase::Header | Phase::Trailer, BackendMessage::CommandComplete(_)) => {
                 // A CommandComplete with no result set open is the command's own (14+).

@@ -8,7 +8,7 @@
 
 use bytes::Bytes;
 
-use super::backend::BackendMessage;
+use super::backend::{BackendMessage, DataRow};
 use crate::error::{DbError, Error, Result};
 
 /// One statement's result: column names, rows of text-format values (NULL is `None`), and
@@ -18,6 +18,20 @@ pub struct QueryResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Option<Bytes>>>,
     pub tag: Option<String>,
+}
+
+/// Adds a DataRow to the result set being read, which must have its width.
+pub(crate) fn push_row(current: Option<&mut QueryResult>, row: &DataRow) -> Result<()> {
+    let cur = current.ok_or_else(|| Error::protocol("DataRow without RowDescription"))?;
+    if row.len() != cur.columns.len() {
+        return Err(Error::protocol(format!(
+            "DataRow has {} columns, RowDescription {}",
+            row.len(),
+            cur.columns.len()
+        )));
+    }
+    cur.rows.push(row.columns().collect::<Result<_>>()?);
+    Ok(())
 }
 
 /// What the exchange did with a message.
@@ -57,20 +71,7 @@ impl SimpleQuery {
                     ..QueryResult::default()
                 });
             }
-            BackendMessage::DataRow(row) => {
-                let cur = self
-                    .current
-                    .as_mut()
-                    .ok_or_else(|| Error::protocol("DataRow without RowDescription"))?;
-                if row.len() != cur.columns.len() {
-                    return Err(Error::protocol(format!(
-                        "DataRow has {} columns, RowDescription {}",
-                        row.len(),
-                        cur.columns.len()
-                    )));
-                }
-                cur.rows.push(row.columns().collect::<Result<_>>()?);
-            }
+            BackendMessage::DataRow(row) => push_row(self.current.as_mut(), &row)?,
             BackendMessage::CommandComplete(tag) => {
                 let mut res = self.current.take().unwrap_or_default();
                 res.tag = Some(tag);
