@@ -263,6 +263,7 @@ enum Opt {
     ManifestChecksums,
     ManifestForceEncode,
     NoManifest,
+    Incremental,
 }
 
 /// Long options in pg_receivewal's table order, which is the order glibc lists the
@@ -408,7 +409,8 @@ impl Raw {
             | Opt::NoVerifyChecksums
             | Opt::ManifestChecksums
             | Opt::ManifestForceEncode
-            | Opt::NoManifest => {}
+            | Opt::NoManifest
+            | Opt::Incremental => {}
         }
         Ok(())
     }

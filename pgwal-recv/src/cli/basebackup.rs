@@ -68,6 +68,9 @@ pub struct BasebackupOptions {
     pub no_manifest: bool,
     pub manifest_checksums: Option<String>,
     pub manifest_force_encode: bool,
+    /// `-i OLDMANIFEST` (17+): an incremental backup relative to the backup whose manifest
+    /// this is.
+    pub incremental: Option<PathBuf>,
 }
 
 /// pg_basebackup's long options, in its table's order (for ambiguous abbreviations).
@@ -75,6 +78,7 @@ const BASEBACKUP_LONG: &[(&str, bool, Opt)] = &[
     ("help", false, Opt::Help),
     ("pgdata", true, Opt::Directory),
     ("format", true, Opt::Format),
+    ("incremental", true, Opt::Incremental),
     ("checkpoint", true, Opt::Checkpoint),
     ("create-slot", false, Opt::CreateSlot),
     ("max-rate", true, Opt::MaxRate),
@@ -107,6 +111,7 @@ fn basebackup_short(c: char) -> Option<(bool, Opt)> {
     Some(match c {
         'D' => (true, Opt::Directory),
         'F' => (true, Opt::Format),
+        'i' => (true, Opt::Incremental),
         'c' => (true, Opt::Checkpoint),
         'C' => (false, Opt::CreateSlot),
         'r' => (true, Opt::MaxRate),
@@ -260,6 +265,7 @@ pub(super) fn parse_basebackup(args: &[String]) -> Result<Action, CliError> {
                 Opt::NoManifest => o.no_manifest = true,
                 Opt::ManifestChecksums => o.manifest_checksums = Some(v.to_owned()),
                 Opt::ManifestForceEncode => o.manifest_force_encode = true,
+                Opt::Incremental => o.incremental = Some(PathBuf::from(v)),
                 _ => {}
             }
             Ok(())
@@ -357,6 +363,8 @@ Usage:
 Options controlling the output:
   -D, --pgdata=DIRECTORY receive base backup into directory
   -F, --format=p|t       output format (plain (default), tar)
+  -i, --incremental=OLDMANIFEST
+                         take incremental backup (PostgreSQL 17+)
   -r, --max-rate=RATE    maximum transfer rate to transfer data directory
                          (in kB/s, or use suffix \"k\" or \"M\")
   -R, --write-recovery-conf

@@ -252,6 +252,24 @@ impl Archive {
     }
 }
 
+/// The largest manifest `-i` reads whole (as pg_basebackup does): 1 GiB, far above a real
+/// one (a few hundred bytes a file).
+const MAX_MANIFEST: u64 = 1 << 30;
+
+/// A whole file, refused when longer than `cap`.
+fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let f = File::open(path).map_err(|e| os_error(&e))?;
+    let mut data = Vec::new();
+    f.take(cap + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| os_error(&e))?;
+    if data.len() as u64 > cap {
+        return Err(format!("larger than {cap} bytes"));
+    }
+    Ok(data)
+}
+
 /// What the client compresses its tar files with (`Method::None` for none, or when the
 /// server compresses).
 fn client_compression(o: &BasebackupOptions) -> CompressSpec {
@@ -389,10 +407,22 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
         }
     }
 
+    let mut opts = library_options(o);
+    if let Some(path) = &o.incremental {
+        let manifest = read_capped(path, MAX_MANIFEST)
+            .map_err(|e| format!("could not read file \"{}\": {e}", path.display()))?;
+        if o.verbose {
+            info("uploading the previous backup's manifest");
+        }
+        client
+            .upload_manifest(&manifest)
+            .await
+            .map_err(|e| format!("could not upload manifest: {}", report(&e)))?;
+        opts.incremental = true;
+    }
     if o.verbose {
         info("initiating base backup, waiting for checkpoint to complete");
     }
-    let opts = library_options(o);
     let mut backup = client
         .base_backup(&opts)
         .await
