@@ -298,9 +298,12 @@ pub(super) fn parse_basebackup(args: &[String]) -> Result<Action, CliError> {
     if o.format == Format::Plain && compressed && o.compress_at == CompressAt::Client {
         return Err(CliError::usage("only tar mode backups can be compressed"));
     }
-    if o.format == Format::Plain && compressed && o.compress_at == CompressAt::Server {
+    if o.format == Format::Plain
+        && o.compress_at == CompressAt::Server
+        && o.compress.method == crate::archive::compress::Method::Lz4
+    {
         return Err(CliError::usage(
-            "server-side compression with the plain format is not supported yet: use -F tar",
+            "server-side lz4 with the plain format is not supported: use gzip or zstd, or -F tar",
         ));
     }
     if o.slot.is_some() && o.wal_method != WalMethod::Stream {

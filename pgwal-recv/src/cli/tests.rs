@@ -950,6 +950,16 @@ fn basebackup_usage_errors() {
         usage("only tar mode backups can be compressed")
     );
     assert_eq!(
+        basebackup_err(&["-D/b", "-Z", "server-lz4"]),
+        usage(
+            "server-side lz4 with the plain format is not supported: use gzip or zstd, or -F tar"
+        )
+    );
+    assert!(matches!(
+        parse(&args(&["basebackup", "-D/b", "-Z", "server-gzip"])),
+        Ok(Action::Basebackup(_))
+    ));
+    assert_eq!(
         basebackup_err(&["-D/b", "-X", "fetch", "-S", "s"]),
         usage("replication slots can only be used with WAL streaming")
     );

@@ -101,8 +101,8 @@ fn tablespace(pg: &Cluster) -> PathBuf {
     dir
 }
 
-/// Plain format with `-X stream` and `-X fetch` while the primary writes, a tablespace
-/// relocated with `-T`: pg_verifybackup checks every file against the manifest and parses
+/// Plain format with `-X stream` and `-X fetch` while the primary writes, and compressed by
+/// the server (15+), a tablespace relocated with `-T`: pg_verifybackup checks every file against the manifest and parses
 /// the WAL from the start to the end position.
 #[test]
 fn plain_backups_pass_pg_verifybackup() {
@@ -114,23 +114,26 @@ fn plain_backups_pass_pg_verifybackup() {
     }
     let ts_old = tablespace(&pg);
     let _writer = Writer::start(&pg);
-    for method in ["stream", "fetch"] {
-        let dir = pg.temp_dir().join(format!("bb-{method}"));
-        let ts_new = pg.temp_dir().join(format!("ts-{method}"));
-        let out = run(
-            bin_as(&pg)
-                .args(["basebackup", "-D"])
-                .arg(&dir)
-                .args(["-X", method, "-c", "fast", "-v", "-T"])
-                .arg(format!("{}={}", ts_old.display(), ts_new.display()))
-                .args(["--manifest-checksums", "SHA256", "-d", &conninfo(&pg)]),
-            LIMIT,
-        );
-        assert!(
-            out.status.success(),
-            "basebackup -X {method}: {}",
-            stderr(&out)
-        );
+    let mut cases = vec![("stream", None), ("fetch", None)];
+    if pg.version() >= 15 {
+        // Compressed by the server, decompressed and extracted as it arrives.
+        cases.push(("stream", Some("server-gzip")));
+    }
+    for (method, compress) in cases {
+        let name = format!("{method}-{}", compress.unwrap_or("none"));
+        let dir = pg.temp_dir().join(format!("bb-{name}"));
+        let ts_new = pg.temp_dir().join(format!("ts-{name}"));
+        let mut cmd = bin_as(&pg);
+        cmd.args(["basebackup", "-D"])
+            .arg(&dir)
+            .args(["-X", method, "-c", "fast", "-v", "-T"])
+            .arg(format!("{}={}", ts_old.display(), ts_new.display()))
+            .args(["--manifest-checksums", "SHA256", "-d", &conninfo(&pg)]);
+        if let Some(spec) = compress {
+            cmd.args(["-Z", spec]);
+        }
+        let out = run(&mut cmd, LIMIT);
+        assert!(out.status.success(), "basebackup {name}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains("write-ahead log end point"), "{err}");
         assert!(dir.join("backup_manifest").exists());
@@ -248,21 +251,23 @@ fn tar_backups_unpacked_pass_pg_verifybackup() {
     let _ = ts_old;
 }
 
-/// A backup made with `-R` (and `-X stream`, `-C -S`) starts as a hot standby of the
-/// primary and streams from it through the slot; rows written after the backup arrive.
+/// A backup made with `-R` (and `-X stream`, `-C -S`, compressed by the server on 15+)
+/// starts as a hot standby of the primary and streams from it through the slot; rows written after the backup arrive.
 #[test]
 fn a_backup_with_r_starts_as_a_streaming_standby() {
     let pg = cluster(&[]);
     let _writer = Writer::start(&pg);
     let mut standby = pg.empty_like().unwrap();
-    let out = run(
-        bin_as(&pg)
-            .args(["basebackup", "-D"])
-            .arg(standby.data_dir())
-            .args(["-R", "-C", "-S", "bb_slot", "-c", "fast", "-P", "-d"])
-            .arg(pg.socket_conninfo(pg.superuser())),
-        LIMIT,
-    );
+    let mut cmd = bin_as(&pg);
+    cmd.args(["basebackup", "-D"])
+        .arg(standby.data_dir())
+        .args(["-R", "-C", "-S", "bb_slot", "-c", "fast", "-P", "-d"])
+        .arg(pg.socket_conninfo(pg.superuser()));
+    if pg.version() >= 15 {
+        // The settings go into the archive after the server's compression is undone.
+        cmd.args(["-Z", "server-gzip"]);
+    }
+    let out = run(&mut cmd, LIMIT);
     assert!(out.status.success(), "basebackup -R: {}", stderr(&out));
     let auto = std::fs::read_to_string(standby.data_dir().join("postgresql.auto.conf")).unwrap();
     assert!(auto.contains("primary_conninfo = '"), "{auto}");

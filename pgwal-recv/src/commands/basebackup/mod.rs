@@ -200,15 +200,16 @@ impl TarOut {
     }
 }
 
-/// One archive being received: its sink, and the `-R` injector for the main one.
-struct Archive {
+/// An archive's tar bytes on their way out: the `-R` injector (main archive only), then the
+/// sink.
+struct Pipeline {
     name: String,
     sink: Sink,
     inject: Option<RecoveryInjector>,
     scratch: Vec<u8>,
 }
 
-impl Archive {
+impl Pipeline {
     fn feed(&mut self, data: &[u8]) -> Result<(), String> {
         let bytes: &[u8] = match &mut self.inject {
             Some(inj) => {
@@ -249,6 +250,67 @@ impl Archive {
                 )
             }),
         }
+    }
+}
+
+/// The decompressors write into the pipeline; its errors travel as `io::Error`s whose
+/// text is the whole message.
+impl Write for Pipeline {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.feed(buf).map_err(std::io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One archive being received: as it arrives, or decompressed first (the plain format of
+/// a backup the server compressed).
+enum Archive {
+    Direct(Box<Pipeline>),
+    Gzip(Box<flate2::write::GzDecoder<Pipeline>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Pipeline>>),
+}
+
+impl Archive {
+    fn new(pipe: Pipeline, decompress: Method) -> Result<Archive, String> {
+        Ok(match decompress {
+            Method::None => Archive::Direct(Box::new(pipe)),
+            Method::Gzip => Archive::Gzip(Box::new(flate2::write::GzDecoder::new(pipe))),
+            Method::Zstd => Archive::Zstd(Box::new(
+                zstd::stream::write::Decoder::new(pipe)
+                    .map_err(|e| format!("could not start zstd: {}", os_error(&e)))?,
+            )),
+            Method::Lz4 => {
+                return Err("server-side lz4 with the plain format is not supported".into())
+            }
+        })
+    }
+
+    fn feed(&mut self, data: &[u8]) -> Result<(), String> {
+        let written = match self {
+            Archive::Direct(p) => return p.feed(data),
+            Archive::Gzip(d) => d.write_all(data),
+            Archive::Zstd(d) => d.write_all(data),
+        };
+        written.map_err(|e| format!("could not decompress the archive: {e}"))
+    }
+
+    fn finish(self) -> Result<Option<File>, String> {
+        let pipe = match self {
+            Archive::Direct(p) => *p,
+            Archive::Gzip(d) => d
+                .finish()
+                .map_err(|e| format!("could not decompress the archive: {e}"))?,
+            Archive::Zstd(mut d) => {
+                d.flush()
+                    .map_err(|e| format!("could not decompress the archive: {e}"))?;
+                d.into_inner()
+            }
+        };
+        pipe.finish()
     }
 }
 
@@ -548,21 +610,31 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                         })?)
                     }
                 };
+                // The plain format of a compressed backup is decompressed first; a
+                // compressed tar is written as it comes, so -R cannot reach into it.
+                let decompress = if server_compressed && o.format == Format::Plain {
+                    o.compress.method
+                } else {
+                    Method::None
+                };
                 let inject = match (&settings, is_base) {
-                    (Some(s), true) if !server_compressed => {
-                        Some(RecoveryInjector::new(s, SystemTime::now()))
+                    (Some(_), true) if server_compressed && o.format == Format::Tar => {
+                        return Err(
+                            "cannot write recovery settings into a tar file compressed by the \
+                             server: use client-side compression with -R"
+                                .into(),
+                        )
                     }
-                    (Some(_), true) => {
-                        return Err("-R with server-side compression is not supported yet".into())
-                    }
+                    (Some(s), true) => Some(RecoveryInjector::new(s, SystemTime::now())),
                     _ => None,
                 };
-                current = Some(Archive {
+                let pipe = Pipeline {
                     name,
                     sink,
                     inject,
                     scratch: Vec::new(),
-                });
+                };
+                current = Some(Archive::new(pipe, decompress)?);
             }
             BackupEvent::ArchiveData(data) => {
                 let a = current
