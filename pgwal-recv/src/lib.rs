@@ -8,7 +8,9 @@
 //!   `archive` (the archiver itself: slot commands, the reconnect loop), `measure`, `status`,
 //!   `verify` (read every record of an archive), `restore` (PostgreSQL's restore_command:
 //!   one file out of the archive, checked), `cleanup` (remove what recovery from a kept
-//!   point on cannot need)
+//!   point on cannot need), `basebackup` (pg_basebackup: `BASE_BACKUP` through the
+//!   library, the archives extracted or written as they arrive, `-X stream` on a thread of
+//!   its own)
 //! - `archive/`: the archive, behind one interface ([`archive::Archive`]) that the receiver
 //!   writes through and every command reads and deletes through: file names and suffixes,
 //!   compression (`-Z` and the gzip/lz4/zstd streams), the newest-segment scan, history

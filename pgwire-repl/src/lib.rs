@@ -20,7 +20,7 @@
 //! - [`protocol`]: the sans-IO core — [`protocol::codec`] (the frame split with length caps,
 //!   the read buffer, the field reader, the write helpers), backend, frontend and
 //!   replication messages, command texts and result parsing, and the state machines for
-//!   startup, queries, COPY BOTH and feedback timing. No tokio, no sockets, no clock.
+//!   startup, queries, COPY BOTH, feedback timing and `BASE_BACKUP`'s answer (both forms). No tokio, no sockets, no clock.
 //! - [`auth`]: sans-IO authentication steps (cleartext, MD5, SCRAM-SHA-256 and -PLUS; the
 //!   SCRAM client nonce is an argument).
 //! - [`wal`]: the sans-IO WAL decoder — fed WAL bytes in LSN order (files or the stream), it
