@@ -410,3 +410,32 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A backup killed midway (SIGKILL: no cleanup runs) leaves a directory without
+/// `backup_manifest`, which pg_verifybackup and a person can tell from a complete backup.
+#[test]
+fn a_killed_backup_does_not_look_complete() {
+    let pg = cluster(&[]);
+    pg.sql(
+        "CREATE TABLE filler AS SELECT g, repeat('x', 500) AS pad FROM generate_series(1, 20000) g",
+    )
+    .unwrap();
+    let dir = pg.temp_dir().join("killed");
+    // 32 kB/s: the backup is still running when it is killed.
+    let mut child = bin_as(&pg)
+        .args(["basebackup", "-D"])
+        .arg(&dir)
+        .args(["-r", "32k", "-c", "fast", "-d", &conninfo(&pg)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    testenv::wait_for("the backup to write files", LIMIT, || {
+        dir.join("PG_VERSION").exists()
+    })
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(dir.exists());
+    assert!(!dir.join("backup_manifest").exists());
+}
