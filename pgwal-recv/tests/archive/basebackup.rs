@@ -328,6 +328,32 @@ fn bad_input_and_failures_leave_no_backup() {
     assert!(err.contains("NOPE"), "{err}");
     assert!(err.contains("removing data directory"), "{err}");
     assert!(!dir.exists());
+
+    // A failure after the WAL receiver started (the tablespace's own directory, not
+    // relocated, is not empty): it is waited for, then the directory goes.
+    let ts = tablespace(&pg);
+    let dir = pg.temp_dir().join("ts-not-relocated");
+    let out = run(
+        bin_as(&pg).args(["basebackup", "-D"]).arg(&dir).args([
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "-d",
+            &conninfo(&pg),
+        ]),
+        LIMIT,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "directory \"{}\" exists but is not empty",
+            ts.display()
+        )),
+        "{err}"
+    );
+    assert!(!dir.exists(), "{err}");
 }
 
 /// `-i OLDMANIFEST` (17+): an incremental backup on top of a full one, both ours; joined by

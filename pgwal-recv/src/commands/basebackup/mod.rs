@@ -67,15 +67,22 @@ fn backup(o: &BasebackupOptions, report: impl FnOnce(&str)) -> Result<(), ()> {
     })
 }
 
-/// What to remove when the backup fails.
+/// What to remove when the backup fails, and the WAL receiver to wait for first.
 #[derive(Default)]
 struct Cleanup {
     /// Directories this run created (removed whole) or found empty (emptied).
     dirs: Vec<(PathBuf, bool)>,
+    /// `-X stream`'s thread. When the backup fails it stops by itself (the end position
+    /// will never come, or it has come and is near); it is joined before anything is
+    /// removed, so that it writes nothing into a directory being removed.
+    wal_receiver: Option<std::thread::JoinHandle<Result<u64, String>>>,
 }
 
 impl Cleanup {
-    fn run(&self, no_clean: bool) {
+    fn run(&mut self, no_clean: bool) {
+        if let Some(handle) = self.wal_receiver.take() {
+            let _ = handle.join();
+        }
         for (dir, created) in self.dirs.iter().rev() {
             if no_clean {
                 info(format!(
@@ -491,7 +498,6 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
         .map_err(|e| format!("could not initiate base backup: {}", report(&e)))?;
 
     let (end_tx, end_rx) = watch::channel(None::<Lsn>);
-    let mut streamer = None;
     let mut end: Option<(Lsn, TimelineId)> = None;
     let mut current: Option<Archive> = None;
     let mut written_files: Vec<File> = Vec::new();
@@ -565,7 +571,7 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                             })
                         })
                         .map_err(|e| format!("could not start the WAL receiver: {e}"))?;
-                    streamer = Some(spawned);
+                    cleanup.wal_receiver = Some(spawned);
                 }
             }
             BackupEvent::Tablespaces(list) => {
@@ -700,7 +706,7 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
         return Err("the server did not send the backup's end position".into());
     };
     drop(end_tx);
-    if let Some(handle) = streamer {
+    if let Some(handle) = cleanup.wal_receiver.take() {
         if o.verbose {
             info("waiting for background process to finish streaming ...");
         }
