@@ -8,11 +8,13 @@
 //! written as `backup_manifest.tmp` and renamed only after everything else is on disk, so
 //! a directory without `backup_manifest` is never a complete backup.
 
+mod dirs;
+mod sink;
 mod wal;
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use pgwire_repl::{
@@ -20,12 +22,14 @@ use pgwire_repl::{
 };
 use tokio::sync::watch;
 
-use crate::archive::compress::{CompressSpec, Method};
-use crate::archive::zfile::Encoder;
+use crate::archive::compress::Method;
 use crate::basebackup::extract::{sync_tree, ExtractOptions, Extractor};
 use crate::basebackup::inject::{conninfo_string, recovery_settings, RecoveryInjector};
 use crate::cli::{BasebackupOptions, CompressAt, Format, WalMethod};
 use crate::output::{error, info, os_error, report};
+
+use dirs::{empty_or_create, mapped, Cleanup};
+use sink::{client_compression, wal_tar_name, Archive, Pipeline, Sink, TarOut};
 
 /// Runs the backup; 0 when it is complete and on disk, 1 otherwise.
 pub fn main(o: BasebackupOptions) -> i32 {
@@ -67,260 +71,6 @@ fn backup(o: &BasebackupOptions, report: impl FnOnce(&str)) -> Result<(), ()> {
     })
 }
 
-/// What to remove when the backup fails, and the WAL receiver to wait for first.
-#[derive(Default)]
-struct Cleanup {
-    /// Directories this run created (removed whole) or found empty (emptied).
-    dirs: Vec<(PathBuf, bool)>,
-    /// `-X stream`'s thread. When the backup fails it stops by itself (the end position
-    /// will never come, or it has come and is near); it is joined before anything is
-    /// removed, so that it writes nothing into a directory being removed.
-    wal_receiver: Option<std::thread::JoinHandle<Result<u64, String>>>,
-}
-
-impl Cleanup {
-    fn run(&mut self, no_clean: bool) {
-        if let Some(handle) = self.wal_receiver.take() {
-            let _ = handle.join();
-        }
-        for (dir, created) in self.dirs.iter().rev() {
-            if no_clean {
-                info(format!(
-                    "data directory \"{}\" not removed at user's request",
-                    dir.display()
-                ));
-                continue;
-            }
-            if *created {
-                info(format!("removing data directory \"{}\"", dir.display()));
-                if let Err(e) = fs::remove_dir_all(dir) {
-                    error(format!("failed to remove data directory: {}", os_error(&e)));
-                }
-            } else {
-                info(format!(
-                    "removing contents of data directory \"{}\"",
-                    dir.display()
-                ));
-                if let Err(e) = remove_contents(dir) {
-                    error(format!(
-                        "failed to remove contents of data directory: {}",
-                        os_error(&e)
-                    ));
-                }
-            }
-        }
-    }
-}
-
-fn remove_contents(dir: &Path) -> std::io::Result<()> {
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            fs::remove_dir_all(entry.path())?;
-        } else {
-            fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
-}
-
-/// pg_basebackup's `verify_dir_is_empty_or_create`: a missing directory is created (mode
-/// 0700, parents as needed), an empty one is used, anything else is an error.
-fn empty_or_create(dir: &Path, cleanup: &mut Cleanup) -> Result<(), String> {
-    match fs::read_dir(dir) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                return Err(format!(
-                    "directory \"{}\" exists but is not empty",
-                    dir.display()
-                ));
-            }
-            cleanup.dirs.push((dir.to_owned(), false));
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use std::os::unix::fs::DirBuilderExt;
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| {
-                    format!(
-                        "could not create directory \"{}\": {}",
-                        dir.display(),
-                        os_error(&e)
-                    )
-                })?;
-            cleanup.dirs.push((dir.to_owned(), true));
-            Ok(())
-        }
-        Err(e) => Err(format!(
-            "could not access directory \"{}\": {}",
-            dir.display(),
-            os_error(&e)
-        )),
-    }
-}
-
-fn mapped(o: &BasebackupOptions, location: &str) -> PathBuf {
-    let loc = Path::new(location);
-    o.tablespace_mapping
-        .iter()
-        .find(|(old, _)| old == loc)
-        .map_or_else(|| loc.to_owned(), |(_, new)| new.clone())
-}
-
-/// Where the current archive's bytes go.
-enum Sink {
-    Extract(Box<Extractor>),
-    Tar(TarOut),
-}
-
-enum TarOut {
-    Plain(BufWriter<File>),
-    Compressed(Encoder),
-}
-
-impl TarOut {
-    /// `path`, compressed as `spec` says (`Method::None`: as it is).
-    fn create(path: &Path, spec: CompressSpec) -> std::io::Result<TarOut> {
-        let f = File::create(path)?;
-        Ok(if spec.method == Method::None {
-            TarOut::Plain(BufWriter::with_capacity(256 << 10, f))
-        } else {
-            TarOut::Compressed(Encoder::new(spec, f)?)
-        })
-    }
-
-    fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match self {
-            TarOut::Plain(w) => w.write_all(data),
-            TarOut::Compressed(e) => e.write_all(data),
-        }
-    }
-
-    fn finish(self) -> std::io::Result<File> {
-        match self {
-            TarOut::Plain(w) => w.into_inner().map_err(|e| e.into_error()),
-            TarOut::Compressed(e) => e.finish(),
-        }
-    }
-}
-
-/// An archive's tar bytes on their way out: the `-R` injector (main archive only), then the
-/// sink.
-struct Pipeline {
-    name: String,
-    sink: Sink,
-    inject: Option<RecoveryInjector>,
-    scratch: Vec<u8>,
-}
-
-impl Pipeline {
-    fn feed(&mut self, data: &[u8]) -> Result<(), String> {
-        let bytes: &[u8] = match &mut self.inject {
-            Some(inj) => {
-                self.scratch.clear();
-                inj.feed(data, &mut self.scratch)
-                    .map_err(|e| format!("{}: {e}", self.name))?;
-                &self.scratch
-            }
-            None => data,
-        };
-        match &mut self.sink {
-            Sink::Extract(x) => x.feed(bytes).map_err(|e| format!("{}: {e}", self.name)),
-            Sink::Tar(t) => t.write(bytes).map_err(|e| {
-                format!(
-                    "could not write to file \"{}\": {}",
-                    self.name,
-                    os_error(&e)
-                )
-            }),
-        }
-    }
-
-    /// Ends the archive; a tar file is returned for the final fsync.
-    fn finish(self) -> Result<Option<File>, String> {
-        if let Some(inj) = self.inject {
-            inj.finish().map_err(|e| format!("{}: {e}", self.name))?;
-        }
-        match self.sink {
-            Sink::Extract(x) => x
-                .finish()
-                .map(|_| None)
-                .map_err(|e| format!("{}: {e}", self.name)),
-            Sink::Tar(t) => t.finish().map(Some).map_err(|e| {
-                format!(
-                    "could not write to file \"{}\": {}",
-                    self.name,
-                    os_error(&e)
-                )
-            }),
-        }
-    }
-}
-
-/// The decompressors write into the pipeline; its errors travel as `io::Error`s whose
-/// text is the whole message.
-impl Write for Pipeline {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.feed(buf).map_err(std::io::Error::other)?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// One archive being received: as it arrives, or decompressed first (the plain format of
-/// a backup the server compressed).
-enum Archive {
-    Direct(Box<Pipeline>),
-    Gzip(Box<flate2::write::GzDecoder<Pipeline>>),
-    Zstd(Box<zstd::stream::write::Decoder<'static, Pipeline>>),
-}
-
-impl Archive {
-    fn new(pipe: Pipeline, decompress: Method) -> Result<Archive, String> {
-        Ok(match decompress {
-            Method::None => Archive::Direct(Box::new(pipe)),
-            Method::Gzip => Archive::Gzip(Box::new(flate2::write::GzDecoder::new(pipe))),
-            Method::Zstd => Archive::Zstd(Box::new(
-                zstd::stream::write::Decoder::new(pipe)
-                    .map_err(|e| format!("could not start zstd: {}", os_error(&e)))?,
-            )),
-            Method::Lz4 => {
-                return Err("server-side lz4 with the plain format is not supported".into())
-            }
-        })
-    }
-
-    fn feed(&mut self, data: &[u8]) -> Result<(), String> {
-        let written = match self {
-            Archive::Direct(p) => return p.feed(data),
-            Archive::Gzip(d) => d.write_all(data),
-            Archive::Zstd(d) => d.write_all(data),
-        };
-        written.map_err(|e| format!("could not decompress the archive: {e}"))
-    }
-
-    fn finish(self) -> Result<Option<File>, String> {
-        let pipe = match self {
-            Archive::Direct(p) => *p,
-            Archive::Gzip(d) => d
-                .finish()
-                .map_err(|e| format!("could not decompress the archive: {e}"))?,
-            Archive::Zstd(mut d) => {
-                d.flush()
-                    .map_err(|e| format!("could not decompress the archive: {e}"))?;
-                d.into_inner()
-            }
-        };
-        pipe.finish()
-    }
-}
-
 /// The largest manifest `-i` reads whole (as pg_basebackup does): 1 GiB, far above a real
 /// one (a few hundred bytes a file).
 const MAX_MANIFEST: u64 = 1 << 30;
@@ -337,21 +87,6 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
         return Err(format!("larger than {cap} bytes"));
     }
     Ok(data)
-}
-
-/// What the client compresses its tar files with (`Method::None` for none, or when the
-/// server compresses).
-fn client_compression(o: &BasebackupOptions) -> CompressSpec {
-    if o.compress_at == CompressAt::Client {
-        o.compress
-    } else {
-        CompressSpec::default()
-    }
-}
-
-/// `pg_wal.tar`, with the client's compression suffix (as pg_basebackup names it).
-fn wal_tar_name(o: &BasebackupOptions) -> String {
-    format!("pg_wal.tar{}", client_compression(o).method.suffix())
 }
 
 fn library_options(o: &BasebackupOptions) -> BaseBackupOptions {
@@ -530,47 +265,28 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                     if o.verbose {
                         info("starting background WAL receiver");
                     }
-                    // Connected in its own runtime: a socket belongs to the runtime that
-                    // opened it, and this one blocks while it writes.
-                    let mut c2 = config.clone();
-                    let conn_opts = o.conn.clone();
-                    let target = match o.format {
-                        Format::Plain => wal::WalTarget::Dir(o.directory.join("pg_wal")),
-                        Format::Tar => wal::WalTarget::Tar(
-                            o.directory.join(wal_tar_name(o)),
-                            client_compression(o),
-                        ),
-                    };
-                    let slot = match (&o.slot, o.no_slot) {
-                        (Some(name), _) => wal::WalSlot::Named {
-                            name: name.clone(),
-                            create: o.create_slot,
+                    let w = wal::WalStream {
+                        start,
+                        timeline,
+                        seg,
+                        slot: match (&o.slot, o.no_slot) {
+                            (Some(name), _) => wal::WalSlot::Named {
+                                name: name.clone(),
+                                create: o.create_slot,
+                            },
+                            (None, true) => wal::WalSlot::None,
+                            (None, false) => wal::WalSlot::Temporary,
                         },
-                        (None, true) => wal::WalSlot::None,
-                        (None, false) => wal::WalSlot::Temporary,
+                        target: match o.format {
+                            Format::Plain => wal::WalTarget::Dir(o.directory.join("pg_wal")),
+                            Format::Tar => wal::WalTarget::Tar(
+                                o.directory.join(wal_tar_name(o)),
+                                client_compression(o),
+                            ),
+                        },
+                        verbose: o.verbose,
                     };
-                    // Its own thread and runtime: the WAL is received and written while
-                    // this one extracts the archives.
-                    let end_rx = end_rx.clone();
-                    let verbose = o.verbose;
-                    let spawned = std::thread::Builder::new()
-                        .name("wal-receiver".into())
-                        .spawn(move || {
-                            crate::connect::block_on_result(async move {
-                                let wal_client =
-                                    crate::connect::connect(&mut c2, &conn_opts, true).await?;
-                                let w = wal::WalStream {
-                                    start,
-                                    timeline,
-                                    seg,
-                                    slot,
-                                    target,
-                                    verbose,
-                                };
-                                wal::stream(wal_client, w, end_rx).await
-                            })
-                        })
-                        .map_err(|e| format!("could not start the WAL receiver: {e}"))?;
+                    let spawned = wal::spawn(config.clone(), o.conn.clone(), w, end_rx.clone())?;
                     cleanup.wal_receiver = Some(spawned);
                 }
             }

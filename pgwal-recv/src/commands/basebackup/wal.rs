@@ -50,6 +50,26 @@ pub struct WalStream {
     pub verbose: bool,
 }
 
+/// Starts [`stream`] on a thread of its own, with its own runtime and connection (a socket
+/// belongs to the runtime that opened it, and the caller's blocks while it writes the
+/// archives): the WAL is received and written while the backup is.
+pub fn spawn(
+    mut config: pgwire_repl::Config,
+    conn: crate::cli::ConnOptions,
+    w: WalStream,
+    end: watch::Receiver<Option<Lsn>>,
+) -> Result<std::thread::JoinHandle<Result<u64, String>>, String> {
+    std::thread::Builder::new()
+        .name("wal-receiver".into())
+        .spawn(move || {
+            crate::connect::block_on_result(async move {
+                let client = crate::connect::connect(&mut config, &conn, true).await?;
+                stream(client, w, end).await
+            })
+        })
+        .map_err(|e| format!("could not start the WAL receiver: {e}"))
+}
+
 /// Streams WAL from `w.start` (rounded down to its segment) on `w.timeline` until the end
 /// position arrives on `end` and has been received. Returns the number of segments written.
 pub async fn stream(
@@ -57,15 +77,8 @@ pub async fn stream(
     w: WalStream,
     mut end: watch::Receiver<Option<Lsn>>,
 ) -> Result<u64, String> {
-    let WalStream {
-        start,
-        timeline,
-        seg,
-        slot,
-        target,
-        verbose,
-    } = w;
-    let slot_name = match slot {
+    let (start, timeline, seg, verbose) = (w.start, w.timeline, w.seg, w.verbose);
+    let slot_name = match w.slot {
         WalSlot::Temporary => {
             let name = format!("pg_basebackup_{}", client.server_info().process_id);
             create_slot(&mut client, &name, true).await?;
@@ -90,7 +103,7 @@ pub async fn stream(
     if let Some(s) = &slot_name {
         opts = opts.slot(s.clone());
     }
-    let mut writer = SegmentWriter::new(target, seg, timeline)
+    let mut writer = SegmentWriter::new(w.target, seg, timeline)
         .map_err(|e| format!("could not write WAL: {}", os_error(&e)))?;
     let mut stream = client
         .start_replication(opts)
@@ -177,63 +190,72 @@ async fn create_slot(client: &mut Client, name: &str, temporary: bool) -> Result
 
 /// Writes WAL in LSN order into whole segment files or tar members.
 struct SegmentWriter {
-    target: WalTarget,
+    out: Out,
     seg: WalSegmentSize,
     timeline: TimelineId,
-    /// The open segment: its number, the file (or the tar), bytes written into it.
+    /// The open segment's number and the bytes written into it.
     current: Option<(u64, u32)>,
-    file: Option<Out>,
     segments: u64,
+}
+
+/// Where segments go: files in a directory (the open one kept), or members of one tar.
+enum Out {
+    Dir { dir: PathBuf, open: Option<File> },
+    Tar(super::sink::TarOut),
+}
+
+impl Out {
+    /// Writes into the open segment; in a directory, a segment is open after `open_segment`.
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Out::Dir { open: Some(f), .. } => f.write_all(data),
+            Out::Dir { open: None, .. } => Err(io::Error::other("no WAL segment is open")),
+            Out::Tar(t) => t.write(data),
+        }
+    }
 }
 
 impl SegmentWriter {
     fn new(target: WalTarget, seg: WalSegmentSize, timeline: TimelineId) -> io::Result<Self> {
-        let file = match &target {
-            WalTarget::Tar(path, spec) => Some(Out::Tar(super::TarOut::create(path, *spec)?)),
+        let out = match target {
+            WalTarget::Tar(path, spec) => Out::Tar(super::sink::TarOut::create(&path, spec)?),
             WalTarget::Dir(dir) => {
-                std::fs::create_dir_all(dir)?;
-                None
+                std::fs::create_dir_all(&dir)?;
+                Out::Dir { dir, open: None }
             }
         };
         Ok(SegmentWriter {
-            target,
+            out,
             seg,
             timeline,
             current: None,
-            file,
             segments: 0,
         })
     }
 
     fn write(&mut self, start: Lsn, data: &[u8]) -> io::Result<()> {
         for piece in self.seg.writes(start, data.len()) {
-            match self.current {
-                Some((segno, _)) if segno == piece.segno => {}
-                _ => {
-                    self.close_segment()?;
-                    self.open_segment(piece.segno)?;
-                }
+            if self.current.map(|(segno, _)| segno) != Some(piece.segno) {
+                self.close_segment()?;
+                self.open_segment(piece.segno)?;
             }
-            let file = self.file.as_mut().expect("a segment is open");
-            file.write_all(&data[piece.range.clone()])?;
-            if let Some((_, written)) = self.current.as_mut() {
-                *written = piece.offset + piece.range.len() as u32;
-            }
+            self.out.write_all(&data[piece.range.clone()])?;
+            self.current = Some((piece.segno, piece.offset + piece.range.len() as u32));
         }
         Ok(())
     }
 
     fn open_segment(&mut self, segno: u64) -> io::Result<()> {
         let name = self.seg.file_name(self.timeline, segno);
-        match &self.target {
-            WalTarget::Dir(dir) => {
+        match &mut self.out {
+            Out::Dir { dir, open } => {
                 let f = File::create(dir.join(&name))?;
                 // Whole size from the start, as pg_basebackup pads: the last segment is
                 // a segment file even though it is not complete.
                 f.set_len(u64::from(self.seg.bytes()))?;
-                self.file = Some(Out::File(f));
+                *open = Some(f);
             }
-            WalTarget::Tar(..) => {
+            Out::Tar(t) => {
                 let mut h = tar::Header::new_ustar();
                 h.set_path(&name)?;
                 h.set_size(u64::from(self.seg.bytes()));
@@ -248,10 +270,7 @@ impl SegmentWriter {
                 );
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_cksum();
-                self.file
-                    .as_mut()
-                    .expect("the tar is open")
-                    .write_all(h.as_bytes())?;
+                t.write(h.as_bytes())?;
             }
         }
         self.current = Some((segno, 0));
@@ -264,18 +283,15 @@ impl SegmentWriter {
         let Some((_, written)) = self.current.take() else {
             return Ok(());
         };
-        match &self.target {
-            WalTarget::Dir(_) => {
-                // Already full size; the file is synced with the rest of the backup.
-                self.file = None;
-            }
-            WalTarget::Tar(..) => {
-                let f = self.file.as_mut().expect("the tar is open");
+        match &mut self.out {
+            // Already full size; the file is synced with the rest of the backup.
+            Out::Dir { open, .. } => *open = None,
+            Out::Tar(t) => {
                 let zeros = [0u8; 8192];
                 let mut left = (self.seg.bytes() - written) as usize;
                 while left > 0 {
                     let n = left.min(zeros.len());
-                    f.write_all(&zeros[..n])?;
+                    t.write(&zeros[..n])?;
                     left -= n;
                 }
             }
@@ -285,25 +301,10 @@ impl SegmentWriter {
 
     fn finish(mut self) -> io::Result<u64> {
         self.close_segment()?;
-        if let Some(Out::Tar(mut t)) = self.file.take() {
+        if let Out::Tar(mut t) = self.out {
             t.write(&[0u8; 1024])?;
             t.finish()?;
         }
         Ok(self.segments)
-    }
-}
-
-/// The open segment file, or the WAL tar.
-enum Out {
-    File(File),
-    Tar(super::TarOut),
-}
-
-impl Out {
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        match self {
-            Out::File(f) => f.write_all(data),
-            Out::Tar(t) => t.write(data),
-        }
     }
 }
