@@ -8,6 +8,7 @@ mod common;
 mod multihost;
 mod pki;
 mod scripted;
+mod scripted_feedback;
 mod scripted_hostile;
 mod streaming;
 mod timeline;
