@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use pgwire_repl_benches::archiving::archive;
 use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into};
 use testenv::{CloneMethod, Cluster, Options, RecoveryMode};
 
@@ -46,22 +47,6 @@ fn args() -> Result<Args, String> {
         Ok(true)
     })?;
     Ok(a)
-}
-
-/// Archives the cluster's WAL from slot `slot` to `end` into `dir`, as the server's user.
-fn archive(a: &Args, pg: &Cluster, dir: &Path, slot: &str, end: &str, extra: &[&str]) {
-    let status = pg
-        .os_user()
-        .command(&a.pgwal_recv)
-        .arg("-D")
-        .arg(dir)
-        .args(["-S", slot, "-n", "--no-sync", "-E", end, "-d"])
-        .arg(pg.conninfo(testenv::roles::REPL_TRUST.name, None))
-        .args(extra)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run pgwal-recv");
-    assert!(status.success(), "archiving failed");
 }
 
 /// Complete segments' names in `dir` (suffixes stripped), sorted.
@@ -130,8 +115,22 @@ fn main() {
         pg.scratch_dir("plain").unwrap(),
         pg.scratch_dir("zstd").unwrap(),
     );
-    archive(&a, &pg, &plain, "plain", end.trim(), &[]);
-    archive(&a, &pg, &zst, "zstd", end.trim(), &["-Z", "zstd"]);
+    archive(
+        pg.os_user().command(&a.pgwal_recv),
+        &pg,
+        &plain,
+        "plain",
+        end.trim(),
+        &[],
+    );
+    archive(
+        pg.os_user().command(&a.pgwal_recv),
+        &pg,
+        &zst,
+        "zstd",
+        end.trim(),
+        &["-Z", "zstd"],
+    );
     let names = segment_names(&plain);
     let gb = names.len() as f64 * 16.0 * 1048576.0 / 1e9;
     let out = std::env::temp_dir().join(format!("restore-bench-{}", std::process::id()));

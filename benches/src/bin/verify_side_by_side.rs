@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use pgwire_repl_benches::archiving::archive;
 use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into, Run};
 use testenv::{Cluster, Options};
 
@@ -51,21 +52,6 @@ fn timed(program: &Path, args: &[String]) -> Run {
         .expect("run /usr/bin/time");
     assert!(status.success(), "{} {args:?} failed", program.display());
     read_stats(&stats)
-}
-
-/// Archives the cluster's WAL from slot `slot` to `end` into `dir` with `extra` options.
-fn archive(a: &Args, pg: &Cluster, dir: &Path, slot: &str, end: &str, extra: &[&str]) {
-    std::fs::create_dir_all(dir).unwrap();
-    let status = Command::new(&a.pgwal_recv)
-        .arg("-D")
-        .arg(dir)
-        .args(["-S", slot, "-n", "--no-sync", "-E", end, "-d"])
-        .arg(pg.conninfo(testenv::roles::REPL_TRUST.name, None))
-        .args(extra)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run pgwal-recv");
-    assert!(status.success(), "archiving failed");
 }
 
 /// Complete segment files of `dir`, sorted.
@@ -114,8 +100,13 @@ fn main() {
     let end = end.trim();
     let work = std::env::temp_dir().join(format!("verify-bench-{}", std::process::id()));
     let (plain, zst) = (work.join("plain"), work.join("zstd"));
-    archive(&a, &pg, &plain, "plain", end, &[]);
-    archive(&a, &pg, &zst, "zstd", end, &["-Z", "zstd"]);
+    for (dir, slot, extra) in [
+        (&plain, "plain", &[][..]),
+        (&zst, "zstd", &["-Z", "zstd"][..]),
+    ] {
+        std::fs::create_dir_all(dir).unwrap();
+        archive(Command::new(&a.pgwal_recv), &pg, dir, slot, end, extra);
+    }
     let segs = segments(&plain);
     let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
     let (first, last) = (name(&segs[0]), name(&segs[segs.len() - 1]));
