@@ -284,6 +284,17 @@ fn streaming_archiver(pg: &Cluster, z: &str) -> (PathBuf, Background) {
     (dir, arch)
 }
 
+/// Waits until `standby` has replayed all that `primary` has written so far.
+fn wait_replayed(primary: &Cluster, standby: &Cluster) {
+    let end = lsn(primary, "SELECT pg_current_wal_lsn()");
+    testenv::wait_for("the standby to replay", Duration::from_secs(30), || {
+        standby
+            .sql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'"))
+            .is_ok_and(|s| s == "t")
+    })
+    .unwrap();
+}
+
 #[test]
 fn recovery_follows_a_promotion() {
     let pg = primary();
@@ -293,13 +304,7 @@ fn recovery_follows_a_promotion() {
     let (backup, _) = pg.base_backup(CloneMethod::Auto).unwrap();
     commit_batch(&pg, 1);
     pg.switch_wal().unwrap();
-    let end = lsn(&pg, "SELECT pg_current_wal_lsn()");
-    testenv::wait_for("the standby to replay", Duration::from_secs(30), || {
-        standby
-            .sql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'"))
-            .is_ok_and(|s| s == "t")
-    })
-    .unwrap();
+    wait_replayed(&pg, &standby);
     pg.stop().unwrap();
     standby.promote().unwrap();
     commit_batch(&standby, 2);
@@ -364,13 +369,7 @@ fn pg_rewind_restores_the_old_primarys_wal_with_prefetch() {
     let (dir, arch) = streaming_archiver(&pg, "zstd");
     let standby = pg.make_standby("standby").unwrap();
     commit_batch(&pg, 1);
-    let end = lsn(&pg, "SELECT pg_current_wal_lsn()");
-    testenv::wait_for("the standby to replay", Duration::from_secs(30), || {
-        standby
-            .sql(&format!("SELECT pg_last_wal_replay_lsn() >= '{end}'"))
-            .is_ok_and(|s| s == "t")
-    })
-    .unwrap();
+    wait_replayed(&pg, &standby);
     standby.promote().unwrap();
     // The old primary goes on alone for a few segments (archived), then stops.
     for b in 2..=4 {

@@ -117,17 +117,38 @@ fn history_and_backup_files() {
     assert_refused(&out, &dest, "00000003.history");
 }
 
-#[test]
-fn damaged_or_wrong_files_are_never_handed_over() {
-    let pg = cluster(&[]);
-    let dir = TempDir::new("restore-damage");
-    let (first, last) = make_archive(&pg, dir.path(), "damage", &[]);
+/// An archive (in a new directory named after `what`) of at least five segments of `pg`'s
+/// WAL, through slot `slot`; its first and last segment numbers.
+fn five_segments(
+    pg: &testenv::Cluster,
+    what: &str,
+    slot: &str,
+    extra: &[&str],
+) -> (TempDir, u64, u64) {
+    let dir = TempDir::new(what);
+    let (first, last) = make_archive(pg, dir.path(), slot, extra);
     assert!(last >= first + 4);
-    let seg = seg1mb();
-    let name = |segno: u64| seg.file_name(TimelineId(1), segno);
+    (dir, first, last)
+}
+
+/// A new directory for DEST, and DEST in it (`RECOVERYXLOG`) as a path and as an argument.
+fn dest_in_new_dir() -> (TempDir, PathBuf, String) {
     let out_dir = TempDir::new("restore-dest");
     let dest = out_dir.path().join("RECOVERYXLOG");
     let d = dest.display().to_string();
+    (out_dir, dest, d)
+}
+
+/// Segment `segno`'s name on timeline 1 (1 MB segments).
+fn name(segno: u64) -> String {
+    seg1mb().file_name(TimelineId(1), segno)
+}
+
+#[test]
+fn damaged_or_wrong_files_are_never_handed_over() {
+    let pg = cluster(&[]);
+    let (dir, first, last) = five_segments(&pg, "restore-damage", "damage", &[]);
+    let (out_dir, dest, d) = dest_in_new_dir();
 
     // A flipped bit inside a record in the middle of a segment: its CRC.
     let flipped = name(first + 1);
@@ -274,14 +295,8 @@ fn partial_segments_with_partial() {
 fn prefetch_restores_ahead_and_hands_over_by_rename() {
     let pg = cluster(&[]);
     pg.create_physical_slot("hold").unwrap();
-    let dir = TempDir::new("restore-prefetch");
-    let (first, last) = make_archive(&pg, dir.path(), "pf", &["-Z", "zstd"]);
-    assert!(last >= first + 4);
-    let seg = seg1mb();
-    let name = |segno: u64| seg.file_name(TimelineId(1), segno);
-    let out_dir = TempDir::new("restore-dest");
-    let dest = out_dir.path().join("RECOVERYXLOG");
-    let d = dest.display().to_string();
+    let (dir, first, _) = five_segments(&pg, "restore-prefetch", "pf", &["-Z", "zstd"]);
+    let (out_dir, dest, d) = dest_in_new_dir();
     let spool = out_dir.path().join("pgwal-recv-prefetch");
     let out = restore(dir.path(), &["--prefetch=3", &name(first), &d]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
