@@ -35,8 +35,8 @@ const INJECTED_GID: u64 = 0o2000;
 
 /// A push-style tar filter that adds the recovery settings to a base archive.
 ///
-/// [`feed`](RecoveryInjector::feed) it the archive's bytes as they arrive; it appends the
-/// edited archive's bytes to `out`, about as many as it was given (a header is held back
+/// [`feed_to`](RecoveryInjector::feed_to) it the archive's bytes as they arrive; it passes
+/// on the edited archive's bytes, about as many as it was given (a header is held back
 /// until complete, the end-of-archive marker until the members injected before it). Then
 /// [`finish`](RecoveryInjector::finish) checks that the archive was complete.
 #[derive(Debug)]
@@ -76,11 +76,22 @@ impl RecoveryInjector {
 
     /// Passes on what `data` completes of the archive, edited, by appending it to `out`.
     pub fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<(), TarError> {
-        let edit = &mut self.edit;
-        self.stream.feed(data, |event| {
-            edit.event(event, out);
+        self.feed_to(data, &mut |piece: &[u8]| {
+            out.extend_from_slice(piece);
             Ok::<(), TarError>(())
         })
+    }
+
+    /// Passes on what `data` completes of the archive, edited, in pieces to `emit`: the
+    /// archive's own data as slices of `data` (nothing copied), headers, settings and
+    /// padding from here.
+    pub fn feed_to<E: From<TarError>>(
+        &mut self,
+        data: &[u8],
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let edit = &mut self.edit;
+        self.stream.feed(data, |event| edit.event(event, emit))
     }
 
     /// Checks that the archive ended with its end-of-archive marker (by then the output
@@ -91,7 +102,11 @@ impl RecoveryInjector {
 }
 
 impl Edit {
-    fn event(&mut self, event: Event<'_>, out: &mut Vec<u8>) {
+    fn event<E>(
+        &mut self,
+        event: Event<'_>,
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
         match event {
             Event::Header(header) => {
                 let raw = header.path_bytes();
@@ -108,22 +123,22 @@ impl Edit {
                     let mut edited = header.clone();
                     edited.set_size(self.size);
                     edited.set_cksum();
-                    out.extend_from_slice(edited.as_bytes());
+                    emit(edited.as_bytes())?;
                 } else if !self.skip {
-                    out.extend_from_slice(header.as_bytes());
+                    emit(header.as_bytes())?;
                 }
             }
             Event::Data(data) => {
                 if !self.skip {
-                    out.extend_from_slice(data);
+                    emit(data)?;
                 }
             }
             Event::MemberEnd => {
                 if self.auto_conf {
-                    out.extend_from_slice(&self.settings);
+                    emit(&self.settings)?;
                 }
                 if !self.skip {
-                    pad(out, self.size);
+                    emit(&ZEROS[..padding(self.size)])?;
                 }
                 self.skip = false;
                 self.auto_conf = false;
@@ -131,16 +146,22 @@ impl Edit {
             Event::ArchiveEnd => {
                 if !self.found_auto_conf {
                     let settings = std::mem::take(&mut self.settings);
-                    self.inject(out, AUTO_CONF, &settings);
+                    self.inject(emit, AUTO_CONF, &settings)?;
                 }
-                self.inject(out, STANDBY_SIGNAL, b"");
-                out.resize(out.len() + 2 * BLOCK, 0);
+                self.inject(emit, STANDBY_SIGNAL, b"")?;
+                emit(&ZEROS[..2 * BLOCK])?;
             }
         }
+        Ok(())
     }
 
-    /// Appends a regular member, as `astreamer_inject_file` makes one.
-    fn inject(&self, out: &mut Vec<u8>, name: &[u8], data: &[u8]) {
+    /// Passes on a regular member, as `astreamer_inject_file` makes one.
+    fn inject<E>(
+        &self,
+        emit: &mut dyn FnMut(&[u8]) -> Result<(), E>,
+        name: &[u8],
+        data: &[u8],
+    ) -> Result<(), E> {
         let mut header = Header::new_ustar();
         header.set_entry_type(EntryType::Regular);
         header.as_old_mut().name[..name.len()].copy_from_slice(name);
@@ -150,15 +171,14 @@ impl Edit {
         header.set_gid(INJECTED_GID);
         header.set_mtime(self.mtime);
         header.set_cksum();
-        out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
-        pad(out, data.len() as u64);
+        emit(header.as_bytes())?;
+        emit(data)?;
+        emit(&ZEROS[..padding(data.len() as u64)])
     }
 }
 
-fn pad(out: &mut Vec<u8>, size: u64) {
-    out.resize(out.len() + padding(size), 0);
-}
+/// Padding and the end-of-archive marker: at most two blocks of zeros.
+static ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// What pg_basebackup `-R` appends to `postgresql.auto.conf` (PostgreSQL 12 and later):
 /// `GenerateRecoveryConfig` in `src/fe_utils/recovery_gen.c`.

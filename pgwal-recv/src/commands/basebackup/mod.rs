@@ -350,12 +350,7 @@ async fn run(o: &BasebackupOptions, cleanup: &mut Cleanup) -> Result<(), String>
                     (Some(s), true) => Some(RecoveryInjector::new(s, SystemTime::now())),
                     _ => None,
                 };
-                let pipe = Pipeline {
-                    name,
-                    sink,
-                    inject,
-                    scratch: Vec::new(),
-                };
+                let pipe = Pipeline { name, sink, inject };
                 current = Some(Archive::new(pipe, decompress)?);
             }
             BackupEvent::ArchiveData(data) => {

@@ -10,13 +10,38 @@ use crate::archive::compress::{CompressSpec, Method};
 use crate::archive::zfile::Encoder;
 use crate::basebackup::extract::Extractor;
 use crate::basebackup::inject::RecoveryInjector;
+use crate::basebackup::TarError;
 use crate::cli::{BasebackupOptions, CompressAt};
 use crate::output::os_error;
+
+/// What stops the `-R` injector: the archive (its tar framing), or the sink.
+enum PipeError {
+    Tar(TarError),
+    Out(String),
+}
+
+impl From<TarError> for PipeError {
+    fn from(e: TarError) -> PipeError {
+        PipeError::Tar(e)
+    }
+}
 
 /// Where the current archive's bytes go.
 pub(super) enum Sink {
     Extract(Box<Extractor>),
     Tar(TarOut),
+}
+
+impl Sink {
+    /// Extracts or writes `bytes` of archive `name`.
+    fn write(&mut self, name: &str, bytes: &[u8]) -> Result<(), String> {
+        match self {
+            Sink::Extract(x) => x.feed(bytes).map_err(|e| format!("{name}: {e}")),
+            Sink::Tar(t) => t
+                .write(bytes)
+                .map_err(|e| format!("could not write to file \"{name}\": {}", os_error(&e))),
+        }
+    }
 }
 
 pub(super) enum TarOut {
@@ -56,29 +81,22 @@ pub(super) struct Pipeline {
     pub(super) name: String,
     pub(super) sink: Sink,
     pub(super) inject: Option<RecoveryInjector>,
-    pub(super) scratch: Vec<u8>,
 }
 
 impl Pipeline {
     pub(super) fn feed(&mut self, data: &[u8]) -> Result<(), String> {
-        let bytes: &[u8] = match &mut self.inject {
-            Some(inj) => {
-                self.scratch.clear();
-                inj.feed(data, &mut self.scratch)
-                    .map_err(|e| format!("{}: {e}", self.name))?;
-                &self.scratch
-            }
-            None => data,
-        };
-        match &mut self.sink {
-            Sink::Extract(x) => x.feed(bytes).map_err(|e| format!("{}: {e}", self.name)),
-            Sink::Tar(t) => t.write(bytes).map_err(|e| {
-                format!(
-                    "could not write to file \"{}\": {}",
-                    self.name,
-                    os_error(&e)
-                )
-            }),
+        let Pipeline { name, sink, inject } = self;
+        match inject {
+            // The injector hands on the archive's own bytes as slices of `data`.
+            Some(inj) => inj
+                .feed_to(data, &mut |piece: &[u8]| {
+                    sink.write(name, piece).map_err(PipeError::Out)
+                })
+                .map_err(|e| match e {
+                    PipeError::Tar(e) => format!("{name}: {e}"),
+                    PipeError::Out(e) => e,
+                }),
+            None => sink.write(name, data),
         }
     }
 
