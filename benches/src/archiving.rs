@@ -1,9 +1,10 @@
-//! Archives for the side-by-side programs to read: a server's WAL, archived by pgwal-recv.
+//! The side-by-side programs' server, and the archives they read: its WAL, archived by
+//! pgwal-recv.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use testenv::Cluster;
+use testenv::{Cluster, Options};
 
 /// Runs `pgwal_recv` (a command naming the program, run as whichever user it says) to
 /// archive `pg`'s WAL from slot `slot` up to `end` into `dir`, with `extra` options; panics
@@ -26,4 +27,13 @@ pub fn archive(
         .status()
         .expect("run pgwal-recv");
     assert!(status.success(), "archiving failed");
+}
+
+/// The server the side-by-side programs measure on: 16 MB segments, as in production.
+pub fn server() -> Cluster {
+    Cluster::start(Options {
+        wal_segsize_mb: 16,
+        ..Options::default()
+    })
+    .expect("a PostgreSQL server")
 }

@@ -12,7 +12,8 @@
 //!   and recoveries through each;
 //! - [`timing`]: what those three share (their command line, `/usr/bin/time`'s figures,
 //!   medians, table rows);
-//! - [`archiving`]: the archives the verify and restore programs read, made by pgwal-recv;
+//! - [`archiving`]: the side-by-side programs' server, and the archives the verify and restore
+//!   programs read, made by pgwal-recv;
 //! - `src/bin/record_fuzz_corpus.rs`: the fuzz targets' seed corpus, from real traffic;
 //! - `benches/wal_decode.rs`: the WAL decoder over [`synthetic_wal`], against the CRC alone;
 //! - `src/bin/wal_fuzz_seeds.rs`: the `wal_decoder` fuzz target's seeds, from

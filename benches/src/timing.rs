@@ -77,3 +77,11 @@ pub fn num(key: &str, value: &str) -> Result<u64, String> {
         .parse()
         .map_err(|_| format!("bad value for {key}: {value}"))
 }
+
+/// The parsed command line, or its error printed as `program: error` and exit status 2.
+pub fn or_exit<T>(program: &str, args: Result<T, String>) -> T {
+    args.unwrap_or_else(|e| {
+        eprintln!("{program}: {e}");
+        std::process::exit(2);
+    })
+}

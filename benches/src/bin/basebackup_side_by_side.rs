@@ -10,8 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into, Run};
-use testenv::{Cluster, Options};
+use pgwire_repl_benches::archiving::server;
+use pgwire_repl_benches::timing::{
+    median, num, or_exit, parse_args, read_stats, row, time_into, Run,
+};
+use testenv::Cluster;
 
 struct Args {
     pgwal_recv: PathBuf,
@@ -70,18 +73,8 @@ fn backup(pg: &Cluster, program: &Path, ours: bool, format: &str, dir: &Path, st
 }
 
 fn main() {
-    let a = match args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("basebackup_side_by_side: {e}");
-            std::process::exit(2);
-        }
-    };
-    let pg = Cluster::start(Options {
-        wal_segsize_mb: 16,
-        ..Options::default()
-    })
-    .expect("a PostgreSQL server");
+    let a = or_exit("basebackup_side_by_side", args());
+    let pg = server();
     let theirs = pg.bin().tool("pg_basebackup").expect("pg_basebackup");
     eprintln!("loading {} MB of table data...", a.size_mb);
     // Rows of about 1 kB, in 100 MB statements.

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use pgwire_repl_benches::archiving::archive;
-use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into};
-use testenv::{CloneMethod, Cluster, Options, RecoveryMode};
+use pgwire_repl_benches::archiving::{archive, server};
+use pgwire_repl_benches::timing::{median, num, or_exit, parse_args, read_stats, row, time_into};
+use testenv::{CloneMethod, Cluster, RecoveryMode};
 
 struct Args {
     pgwal_recv: PathBuf,
@@ -88,18 +88,8 @@ fn recovery(backup: &Cluster, command: &str) -> f64 {
 }
 
 fn main() {
-    let a = match args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("restore_side_by_side: {e}");
-            std::process::exit(2);
-        }
-    };
-    let pg = Cluster::start(Options {
-        wal_segsize_mb: 16,
-        ..Options::default()
-    })
-    .expect("a PostgreSQL server");
+    let a = or_exit("restore_side_by_side", args());
+    let pg = server();
     for slot in ["plain", "zstd"] {
         pg.create_physical_slot(slot).unwrap();
     }

@@ -12,9 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use pgwire_repl_benches::archiving::archive;
-use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into, Run};
-use testenv::{Cluster, Options};
+use pgwire_repl_benches::archiving::{archive, server};
+use pgwire_repl_benches::timing::{
+    median, num, or_exit, parse_args, read_stats, row, time_into, Run,
+};
 
 struct Args {
     pgwal_recv: PathBuf,
@@ -70,18 +71,8 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn main() {
-    let a = match args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("verify_side_by_side: {e}");
-            std::process::exit(2);
-        }
-    };
-    let pg = Cluster::start(Options {
-        wal_segsize_mb: 16,
-        ..Options::default()
-    })
-    .expect("a PostgreSQL server");
+    let a = or_exit("verify_side_by_side", args());
+    let pg = server();
     let waldump = pg
         .bin()
         .tool("pg_waldump")
