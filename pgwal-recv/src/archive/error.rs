@@ -33,6 +33,8 @@ pub enum FileOp {
     Rename {
         to: PathBuf,
     },
+    /// Writing an object of an object store.
+    Upload,
 }
 
 impl FileOp {
@@ -58,6 +60,7 @@ impl FileOp {
             FileOp::FsyncExisting => "could not fsync existing write-ahead log file",
             FileOp::FsyncDirectory => "could not fsync directory",
             FileOp::Rename { .. } => "could not rename file",
+            FileOp::Upload => "could not upload file",
         }
     }
 }

@@ -9,7 +9,9 @@
 //! - [`scan`]: the newest segment, where streaming resumes;
 //! - [`contents`]: what an archive holds, read back: its segment size and its histories;
 //! - [`dir`]: the directory backend (durable writes and renames, preallocated segments, the
-//!   lock); [`FileError`]: what failed, on which file, and whether that is fatal.
+//!   lock); [`FileError`]: what failed, on which file, and whether that is fatal;
+//! - [`objstore`]: the object-store backend (`-D s3://BUCKET/PREFIX`), which the archiver
+//!   feeds from a local spool ([`crate::upload`]).
 //!
 //! # The interface a backend meets
 //!
@@ -19,7 +21,7 @@
 //! so a backend without either (S3) fits. The one exception is receiving: a segment grows as
 //! WAL arrives, so [`create_segment`](Archive::create_segment) always writes a local file
 //! (the directory itself, or a local spool that another backend uploads from once the
-//! segment is complete) — that is the hook for a second backend.
+//! segment is complete: [`crate::upload`]).
 //!
 //! The methods that a remote store would answer over the network are `async`; the directory
 //! answers them inline.
@@ -29,10 +31,11 @@ pub mod contents;
 pub mod dir;
 mod error;
 pub mod names;
+pub mod objstore;
 pub mod scan;
 pub mod zfile;
 
-use std::io::{self, Read};
+use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -81,6 +84,7 @@ pub struct Archive {
 #[derive(Debug, Clone)]
 enum Store {
     Dir(dir::DirStore),
+    Obj(objstore::ObjStore),
 }
 
 impl Archive {
@@ -91,10 +95,37 @@ impl Archive {
         }
     }
 
-    /// Where the archive is, for messages.
+    /// The archive `-D` names: an object store for a URL (`s3://BUCKET/PREFIX`), else a
+    /// directory. Errors: a URL this build cannot use, in one line.
+    pub fn open(location: &Path) -> Result<Archive, String> {
+        if objstore::is_url(location) {
+            Ok(Archive {
+                store: Store::Obj(objstore::ObjStore::open(location)?),
+            })
+        } else {
+            Ok(Archive::dir(location))
+        }
+    }
+
+    /// The object store, when the archive is one.
+    pub fn objstore(&self) -> Option<&objstore::ObjStore> {
+        match &self.store {
+            Store::Obj(o) => Some(o),
+            Store::Dir(_) => None,
+        }
+    }
+
+    /// Whether the archive is in an object store (not a directory of this machine).
+    pub fn is_remote(&self) -> bool {
+        matches!(self.store, Store::Obj(_))
+    }
+
+    /// Where the archive is, for messages (a directory, or the store's URL); `.join(name)`
+    /// names a file of it.
     pub fn location(&self) -> &Path {
         match &self.store {
             Store::Dir(d) => d.path(),
+            Store::Obj(o) => o.url(),
         }
     }
 
@@ -104,6 +135,7 @@ impl Archive {
     pub fn local_path(&self, name: &str) -> Option<PathBuf> {
         match &self.store {
             Store::Dir(d) => Some(d.path().join(name)),
+            Store::Obj(_) => None,
         }
     }
 
@@ -111,6 +143,10 @@ impl Archive {
     pub fn lock(&self) -> Result<ArchiveLock, String> {
         match &self.store {
             Store::Dir(d) => dir::lock::lock_directory(d.path()),
+            Store::Obj(o) => Err(format!(
+                "archive \"{}\" is an object store: it is written through a spool (--spool)",
+                o.url().display()
+            )),
         }
     }
 
@@ -118,6 +154,7 @@ impl Archive {
     pub async fn list(&self) -> io::Result<Vec<Listed>> {
         match &self.store {
             Store::Dir(d) => d.list(),
+            Store::Obj(o) => o.list().await,
         }
     }
 
@@ -125,6 +162,7 @@ impl Archive {
     pub async fn read(&self, name: &str) -> io::Result<Box<dyn Read + Send>> {
         match &self.store {
             Store::Dir(d) => Ok(Box::new(d.open(name)?)),
+            Store::Obj(o) => Ok(Box::new(Cursor::new(o.get(name).await?))),
         }
     }
 
@@ -143,12 +181,14 @@ impl Archive {
     pub async fn read_tail(&self, name: &str, n: u64) -> io::Result<(u64, Vec<u8>)> {
         match &self.store {
             Store::Dir(d) => d.read_tail(name, n),
+            Store::Obj(o) => o.read_tail(name, n).await,
         }
     }
 
     pub async fn exists(&self, name: &str) -> io::Result<bool> {
         match &self.store {
             Store::Dir(d) => d.exists(name),
+            Store::Obj(o) => Ok(o.size(name).await?.is_some()),
         }
     }
 
@@ -156,12 +196,17 @@ impl Archive {
     pub async fn put(&self, name: &str, data: &[u8], s: &FileSettings) -> Result<(), FileError> {
         match &self.store {
             Store::Dir(d) => d.put(name, data, s),
+            Store::Obj(o) => o
+                .put(name, bytes::Bytes::copy_from_slice(data))
+                .await
+                .map_err(|e| FileError::io(FileOp::Upload, &o.url().join(name), e)),
         }
     }
 
     pub async fn remove(&self, name: &str) -> io::Result<()> {
         match &self.store {
             Store::Dir(d) => d.remove(name),
+            Store::Obj(o) => o.remove(name).await,
         }
     }
 
@@ -170,6 +215,9 @@ impl Archive {
     pub fn create_segment(&self, name: &str, s: FileSettings) -> Result<SegmentFile, FileError> {
         match &self.store {
             Store::Dir(d) => d.create_segment(name, s),
+            Store::Obj(_) => Err(FileError::Internal(
+                "internal error: segments are received into the spool, not the store",
+            )),
         }
     }
 
@@ -177,6 +225,8 @@ impl Archive {
     pub fn sync(&self) -> Result<(), FileError> {
         match &self.store {
             Store::Dir(d) => d.sync(),
+            // What the store confirmed is durable there.
+            Store::Obj(_) => Ok(()),
         }
     }
 

@@ -64,7 +64,7 @@ fn say(o: &CleanupOptions, line: String) {
 }
 
 async fn cleanup(o: &CleanupOptions) -> Result<Outcome, String> {
-    let archive = Archive::dir(&o.directory);
+    let archive = Archive::open(&o.directory)?;
     let listed = archive.listing().await?;
     let Some(seg) = archive.segment_size(&listed).await else {
         if listed.iter().any(|f| looks_like_segment(&f.name)) {

@@ -125,7 +125,7 @@ pub fn restore(o: &RestoreOptions) -> Result<Option<String>, Failure> {
     if prefetch::applies(o) && prefetch::take(&o.walfile, &o.dest)? {
         return Ok(None);
     }
-    let archive = Archive::dir(&o.directory);
+    let archive = Archive::open(&o.directory).map_err(Failure::Failed)?;
     let found = find(&archive, &o.walfile, kind, o.partial)?;
     let system_id = system_id_beside(&o.dest);
     let (name, partial) = (found.name.clone(), found.partial);
@@ -146,6 +146,10 @@ pub fn restore(o: &RestoreOptions) -> Result<Option<String>, Failure> {
 
 /// The archive must be a directory we can read: a mistyped `-D` is not "not found".
 fn check_archive(dir: &Path) -> Result<(), Failure> {
+    if crate::archive::objstore::is_url(dir) {
+        // A store is checked by its first request.
+        return Ok(());
+    }
     match fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(format!("archive \"{}\" is not a directory", dir.display()).into()),
@@ -173,6 +177,7 @@ pub struct Found {
 /// (and once more for the complete file, which the archiver may have just renamed).
 pub fn find(archive: &Archive, walfile: &str, kind: Kind, partial: bool) -> Result<Found, Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| format!("could not start the runtime: {e}"))?;
     let open = |suffix: &str, partial: bool| -> Result<Option<Found>, Failure> {

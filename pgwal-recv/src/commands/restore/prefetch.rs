@@ -123,7 +123,9 @@ pub fn worker(o: &RestoreOptions) -> i32 {
     if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
         return 0; // another worker is at it
     }
-    let archive = Archive::dir(&o.directory);
+    let Ok(archive) = Archive::open(&o.directory) else {
+        return 1;
+    };
     let Some(seg) = segment_size(&archive, &o.walfile) else {
         return 1;
     };

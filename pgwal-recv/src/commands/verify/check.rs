@@ -80,7 +80,10 @@ fn read_all(
     out: &SyncSender<Msg>,
     spare: &Receiver<Vec<u8>>,
 ) {
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().build() else {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
         return;
     };
     for (i, f) in files.iter().enumerate() {

@@ -36,7 +36,7 @@ pub fn main(o: VerifyOptions) -> i32 {
 }
 
 async fn verify(o: &VerifyOptions) -> Result<Outcome, String> {
-    let archive = Archive::dir(&o.directory);
+    let archive = Archive::open(&o.directory)?;
     let listed = archive.listing().await?;
     let Some(seg) = archive.segment_size(&listed).await else {
         return Ok(Outcome::default());
