@@ -68,7 +68,21 @@ pub struct Options {
     /// Check every record as it arrives (`--verify`; off by default: it costs ~50 % more
     /// CPU in a catch-up, see docs/benchmarks.md).
     pub verify: bool,
+    /// `--spool`: the local directory WAL is received into when `-D` is an object store.
+    pub spool: Option<PathBuf>,
+    /// `--spool-max`: at most this many complete segments wait in the spool for upload;
+    /// past it, receiving pauses.
+    pub spool_max: usize,
+    /// `--upload-jobs`: uploads at once.
+    pub upload_jobs: usize,
+    /// `--upload-partial`: the open segment is uploaded as `NAME.partial` this often.
+    pub upload_partial: Option<Duration>,
 }
+
+/// `--spool-max`'s default: 4 segments (64 MB at the default segment size) wait at most.
+pub const DEFAULT_SPOOL_MAX: usize = 4;
+/// `--upload-jobs`' default.
+pub const DEFAULT_UPLOAD_JOBS: usize = 2;
 
 impl Default for Options {
     fn default() -> Self {
@@ -93,6 +107,10 @@ impl Default for Options {
             drop_slot: false,
             metrics_listen: None,
             verify: false,
+            spool: None,
+            spool_max: DEFAULT_SPOOL_MAX,
+            upload_jobs: DEFAULT_UPLOAD_JOBS,
+            upload_partial: None,
         }
     }
 }
@@ -241,6 +259,10 @@ enum Opt {
     Stats,
     Verify,
     NoVerify,
+    Spool,
+    SpoolMax,
+    UploadJobs,
+    UploadPartial,
     Partial,
     Prefetch,
     PrefetchWorker,
@@ -292,6 +314,10 @@ const LONG: &[(&str, bool, Opt)] = &[
     ("metrics-listen", true, Opt::MetricsListen),
     ("verify", false, Opt::Verify),
     ("no-verify", false, Opt::NoVerify),
+    ("spool", true, Opt::Spool),
+    ("spool-max", true, Opt::SpoolMax),
+    ("upload-jobs", true, Opt::UploadJobs),
+    ("upload-partial", true, Opt::UploadPartial),
 ];
 
 /// The connection options every subcommand takes.
@@ -342,6 +368,7 @@ struct Raw {
     opts: Options,
     directory: Option<String>,
     compress: Option<String>,
+    spool: Option<String>,
 }
 
 impl Raw {
@@ -383,6 +410,13 @@ impl Raw {
             Opt::MetricsListen => o.metrics_listen = Some(parse_listen(&text())?),
             Opt::Verify => o.verify = true,
             Opt::NoVerify => o.verify = false,
+            Opt::Spool => self.spool = Some(text()),
+            Opt::SpoolMax => o.spool_max = parse_count("--spool-max", &text(), 1, 100_000)?,
+            Opt::UploadJobs => o.upload_jobs = parse_count("--upload-jobs", &text(), 1, 64)?,
+            Opt::UploadPartial => {
+                let secs = parse_count("--upload-partial", &text(), 1, 86_400)?;
+                o.upload_partial = Some(Duration::from_secs(secs as u64));
+            }
             // Not in the archiver's tables.
             Opt::Duration
             | Opt::Json
@@ -468,6 +502,19 @@ fn is_c_space(c: char) -> bool {
 
 /// `-s` as PostgreSQL's `option_parse_int` reads it: `strtol` (leading blanks and a sign
 /// allowed; no digits at all reads as 0), then only blanks may follow.
+/// A whole number in `min..=max` for option `name`.
+fn parse_count(name: &str, v: &str, min: usize, max: usize) -> Result<usize, CliError> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(CliError::fatal(format!(
+            "{name} must be in range {min}..{max}"
+        ))),
+        Err(_) => Err(CliError::fatal(format!(
+            "invalid value \"{v}\" for option {name}"
+        ))),
+    }
+}
+
 fn parse_status_interval(v: &str) -> Result<u64, CliError> {
     const NAME: &str = "-s/--status-interval";
     let invalid = || CliError::fatal(format!("invalid value \"{v}\" for option {NAME}"));
@@ -556,18 +603,38 @@ fn validate(raw: Raw, operands: &[&str]) -> Result<Options, CliError> {
     if let Some(spec) = &raw.compress {
         o.compress = CompressSpec::parse(spec).map_err(CliError::fatal)?;
     }
+    let remote = raw
+        .directory
+        .as_deref()
+        .is_some_and(|d| crate::archive::objstore::is_url(std::path::Path::new(d)));
+    if remote && raw.spool.is_none() && !slot_action {
+        return Err(CliError::usage(
+            "an object store (-D URL) is archived to through a local spool: --spool is required",
+        ));
+    }
+    if !remote && raw.spool.is_some() {
+        return Err(CliError::usage(
+            "--spool is only for an object store (-D s3://BUCKET/PREFIX)",
+        ));
+    }
     if let Some(dir) = &raw.directory {
         // pg_receivewal opens the directory only when it is going to stream into it.
-        if !slot_action {
-            if let Err(e) = std::fs::read_dir(dir) {
+        let local = if remote {
+            raw.spool.as_deref()
+        } else {
+            Some(&**dir)
+        };
+        if let (Some(local), false) = (local, slot_action) {
+            if let Err(e) = std::fs::read_dir(local) {
                 return Err(CliError::fatal(format!(
-                    "could not open directory \"{dir}\": {}",
+                    "could not open directory \"{local}\": {}",
                     os_error(&e)
                 )));
             }
         }
         o.directory = Some(PathBuf::from(dir));
     }
+    o.spool = raw.spool.map(PathBuf::from);
     Ok(o)
 }
 

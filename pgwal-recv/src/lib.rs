@@ -14,7 +14,10 @@
 //! - `archive/`: the archive, behind one interface ([`archive::Archive`]) that the receiver
 //!   writes through and every command reads and deletes through: file names and suffixes,
 //!   compression (`-Z` and the gzip/lz4/zstd streams), the newest-segment scan, history
-//!   files, durable writes, the lock; `archive/dir/` is the directory backend
+//!   files, durable writes, the lock; `archive/dir/` is the directory backend,
+//!   `archive/objstore.rs` the object-store one (`-D s3://BUCKET/PREFIX`)
+//! - `upload`: from the archiver's local spool to the object store (queue, retries, the
+//!   position the store holds, the spool's bound)
 //! - `stream/`: what every streaming command shares: the start position (slot or server), the
 //!   streaming loop (timelines, the receive timeout, the stop signal)
 //! - `receive/`: the archiver's side of the stream: one owner of the segment plan and of the
@@ -37,3 +40,4 @@ pub mod output;
 pub mod prompt;
 pub mod receive;
 pub mod stream;
+pub mod upload;

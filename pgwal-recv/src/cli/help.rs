@@ -21,7 +21,8 @@ Usage:
   {PROGNAME} [OPTION]...
 
 Options:
-  -D, --directory=DIR    receive write-ahead log files into this directory
+  -D, --directory=DIR    receive write-ahead log files into this directory, or into
+                         the object store s3://BUCKET/PREFIX (needs --spool)
   -E, --endpos=LSN       exit after receiving the specified LSN
       --if-not-exists    do not error if slot already exists when creating a slot
   -n, --no-loop          do not loop on connection lost
@@ -38,6 +39,15 @@ Options:
   -Z, --compress=METHOD[:DETAIL]
                          compress as specified; METHOD is none, gzip, lz4 or zstd
   -?, --help             show this help, then exit
+
+Object store (-D s3://BUCKET/PREFIX; credentials, region and endpoint from AWS_*):
+      --spool=DIR        receive into this local directory, then upload each complete
+                         segment (compressed as -Z says) and remove it from DIR
+      --spool-max=N      at most N complete segments wait for upload; past that,
+                         receiving pauses (default: 4)
+      --upload-jobs=N    uploads at once (default: 2)
+      --upload-partial=SECS
+                         also upload the open segment as NAME.partial every SECS
 
 Connection options:
 {CONNECTION_HELP}

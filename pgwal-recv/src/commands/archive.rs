@@ -11,7 +11,11 @@ use crate::cli::Options;
 use crate::connect::{block_on, config, connect};
 use crate::observe::monitor::Monitor;
 use crate::output::{error, info, report};
-use crate::receive::{stream_log, Settings};
+use crate::receive::{stream_log, Settings, Upload};
+use crate::upload::{UploadQueue, UploadSettings};
+
+/// At the end, uploads are waited for while the store confirms one at least this often.
+const DRAIN_PATIENCE: Duration = Duration::from_secs(30);
 use crate::stream::StopSignal;
 
 /// Runs the archiver and returns the exit code.
@@ -23,7 +27,21 @@ async fn archive(o: Options) -> i32 {
     let mut stop = StopSignal::watch();
     let monitor = Monitor::default();
     let slot_only = o.create_slot || o.drop_slot;
-    let archive = o.directory.as_deref().map(Archive::dir);
+    // With an object store, WAL is received into the spool and uploaded from there.
+    let store = match (&o.directory, &o.spool, slot_only) {
+        (Some(url), Some(_), false) => match Archive::open(url) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                error(e);
+                return 1;
+            }
+        },
+        _ => None,
+    };
+    let archive = match (&store, &o.spool) {
+        (Some(_), Some(spool)) => Some(Archive::dir(spool)),
+        _ => o.directory.as_deref().map(Archive::dir),
+    };
     let _lock = match (&archive, slot_only) {
         (Some(archive), false) => match archive.lock() {
             Ok(l) => Some(l),
@@ -92,7 +110,7 @@ async fn archive(o: Options) -> i32 {
             return 1;
         }
     };
-    let settings = Settings {
+    let mut settings = Settings {
         archive,
         slot: o.slot.as_deref(),
         endpos: o.endpos,
@@ -110,7 +128,34 @@ async fn archive(o: Options) -> i32 {
         seg,
         system_id: sys.system_id,
         monitor: monitor.clone(),
+        upload: None,
     };
+    if let (Some(store), Some(spool)) = (&store, &o.spool) {
+        let Some(objstore) = store.objstore() else {
+            error("internal error: the archive URL names no object store");
+            return 1;
+        };
+        let settings_up = UploadSettings {
+            jobs: o.upload_jobs,
+            verbose: o.verbose,
+            partials: o.upload_partial.is_some(),
+            monitor: monitor.clone(),
+        };
+        let queue = match UploadQueue::start(spool, objstore.clone(), seg, settings_up) {
+            Ok(q) => q,
+            Err(e) => {
+                error(e);
+                return 1;
+            }
+        };
+        settings.upload = Some(Upload {
+            store,
+            queue,
+            spool_max: o.spool_max,
+            partial_every: o.upload_partial,
+            stop: stop.clone(),
+        });
+    }
     if let Some(addr) = o.metrics_listen {
         match crate::observe::metrics::start(addr, monitor.clone()).await {
             Ok(bound) if o.verbose => info(format!("serving metrics at http://{bound}/metrics")),
@@ -128,6 +173,17 @@ async fn archive(o: Options) -> i32 {
         )))
     });
     let code = receive_loop(&o, conn_opts, cfg, client, &settings, &mut stop).await;
+    if let Some(u) = &settings.upload {
+        // What is complete goes to the store before the program ends, as long as the store
+        // takes it; what is left, the next run uploads.
+        u.queue.drain(DRAIN_PATIENCE).await;
+        if let Some(why) = u.queue.failed() {
+            if code == 0 {
+                error(why);
+                return 1;
+            }
+        }
+    }
     drop(progress);
     crate::output::clear_status();
     code

@@ -122,6 +122,41 @@ impl Collector for MonitorCollector {
             "Reconnection attempts",
             s.reconnects,
         )?;
+        let u = &s.upload;
+        if u.active {
+            gauge_i(
+                e,
+                "pgwal_recv_upload_waiting_segments",
+                "Complete segments in the spool not yet confirmed by the object store",
+                i64::try_from(u.waiting).unwrap_or(i64::MAX),
+            )?;
+            counter(
+                e,
+                "pgwal_recv_uploaded_bytes",
+                "Bytes uploaded to the object store",
+                u.bytes,
+            )?;
+            counter(
+                e,
+                "pgwal_recv_uploaded_files",
+                "Files uploaded to the object store",
+                u.files,
+            )?;
+            counter(
+                e,
+                "pgwal_recv_upload_retries",
+                "Failed upload attempts (each retried)",
+                u.retries,
+            )?;
+            // Upload lag: what was received and is not yet in the store.
+            let stored = u.oldest_waiting.unwrap_or(l.received).min(l.received);
+            gauge_i(
+                e,
+                "pgwal_recv_upload_lag_bytes",
+                "Received position minus the position the object store holds everything before",
+                i64::try_from(l.received.0 - stored.0).unwrap_or(i64::MAX),
+            )?;
+        }
         gauge_i(
             e,
             "pgwal_recv_received_lsn",

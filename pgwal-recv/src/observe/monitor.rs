@@ -31,6 +31,24 @@ struct State {
     rmgr: Stats,
     /// Their names, as pg_waldump prints them, once a record of each was seen.
     rmgr_names: Vec<(u8, &'static str)>,
+    upload: Uploads,
+}
+
+/// Uploads to an object store (`-D URL`); all zero otherwise.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uploads {
+    /// The archive is an object store.
+    pub active: bool,
+    /// Complete segments in the spool, not yet confirmed by the store.
+    pub waiting: u64,
+    /// The start of the oldest of them (before it, everything received is stored).
+    pub oldest_waiting: Option<Lsn>,
+    /// Bytes uploaded (files already stored, identical, count nothing).
+    pub bytes: u64,
+    /// Files uploaded.
+    pub files: u64,
+    /// Failed attempts (each retried).
+    pub retries: u64,
 }
 
 /// One moment's view.
@@ -44,6 +62,7 @@ pub struct Snapshot {
     /// XLogData messages.
     pub messages: u64,
     pub keepalives: u64,
+    pub upload: Uploads,
 }
 
 impl Default for Monitor {
@@ -58,6 +77,7 @@ impl Default for Monitor {
             keepalives: 0,
             rmgr: Stats::default(),
             rmgr_names: Vec::new(),
+            upload: Uploads::default(),
         })))
     }
 }
@@ -121,6 +141,25 @@ impl Monitor {
         (s.rmgr.clone(), s.rmgr_names.clone())
     }
 
+    /// `waiting` complete segments wait for upload, the oldest starting at `oldest`.
+    pub fn uploads_waiting(&self, waiting: u64, oldest: Option<Lsn>) {
+        let mut s = self.state();
+        s.upload.active = true;
+        s.upload.waiting = waiting;
+        s.upload.oldest_waiting = oldest;
+    }
+
+    /// A file was uploaded: `bytes` sent.
+    pub fn uploaded(&self, bytes: u64) {
+        let mut s = self.state();
+        s.upload.bytes += bytes;
+        s.upload.files += 1;
+    }
+
+    pub fn upload_retry(&self) {
+        self.state().upload.retries += 1;
+    }
+
     pub fn flushed(&self, lsn: Lsn) {
         self.state().tracker.on_flushed(lsn);
     }
@@ -136,6 +175,7 @@ impl Monitor {
             reconnects: s.reconnects,
             messages: s.messages,
             keepalives: s.keepalives,
+            upload: s.upload,
         }
     }
 }

@@ -20,6 +20,17 @@ pub fn line(s: &Snapshot) -> String {
         bytes(l.receive_lag_bytes),
         l.receive_lag.as_secs_f64()
     ));
+    let u = &s.upload;
+    if u.active {
+        out.push_str(&format!(
+            ", upload: {} waiting, {} sent",
+            u.waiting,
+            bytes(u.bytes)
+        ));
+        if u.retries > 0 {
+            out.push_str(&format!(", {} retries", u.retries));
+        }
+    }
     if !s.connected {
         out.push_str(", disconnected");
     }
@@ -36,11 +47,17 @@ pub async fn report(monitor: Monitor) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
-    let mut last: Option<(pgwire_repl::Lsn, u64, bool)> = None;
+    let mut last: Option<(pgwire_repl::Lsn, u64, bool, u64, u64)> = None;
     loop {
         tick.tick().await;
         let s = monitor.snapshot();
-        let key = (s.lag.received, s.lag.receive_lag_bytes, s.connected);
+        let key = (
+            s.lag.received,
+            s.lag.receive_lag_bytes,
+            s.connected,
+            s.upload.waiting,
+            s.upload.bytes,
+        );
         if status_in_place() || last != Some(key) {
             status(line(&s));
         }

@@ -19,6 +19,7 @@ use crate::output::{info, os_error};
 use crate::stream::follow::{follow, Follow, Handler, Step, StopReason};
 use crate::stream::start::{slot_start, version_text, SlotStart};
 use crate::stream::{StopSignal, StreamError};
+use crate::upload::UploadQueue;
 use segments::SegmentWriter;
 
 /// What receiving needs to know.
@@ -37,6 +38,20 @@ pub struct Settings<'a> {
     pub system_id: u64,
     /// Lag, rate and counters for the progress line and the metrics.
     pub monitor: Monitor,
+    /// When `-D` is an object store: `archive` is then the local spool.
+    pub upload: Option<Upload<'a>>,
+}
+
+/// Receiving into a spool for an object store (see [`crate::upload`]).
+pub struct Upload<'a> {
+    pub store: &'a Archive,
+    pub queue: UploadQueue,
+    /// Receiving pauses while this many complete segments wait for upload.
+    pub spool_max: usize,
+    /// `--upload-partial`.
+    pub partial_every: Option<Duration>,
+    /// A stop request ends a pause.
+    pub stop: StopSignal,
 }
 
 /// Streams until stopped (Ok) or an error; the caller reconnects.
@@ -68,17 +83,21 @@ pub async fn stream_log(
             "starting timeline {tli} is not present in the server"
         )));
     }
+    let mut writer = SegmentWriter::new(
+        s.archive.clone(),
+        s.files,
+        s.seg,
+        s.verbose,
+        s.monitor.clone(),
+        start,
+    );
+    if let Some(u) = &s.upload {
+        writer.upload_to(u.queue.clone());
+    }
     let mut r = Receiver {
         s,
         checker: None,
-        writer: SegmentWriter::new(
-            s.archive.clone(),
-            s.files,
-            s.seg,
-            s.verbose,
-            s.monitor.clone(),
-            start,
-        ),
+        writer,
         report_flush: s.slot.is_some() || s.synchronous,
     };
     let opts = Follow {
@@ -87,7 +106,7 @@ pub async fn stream_log(
         // Replies may need an fsync first: the receiver answers them itself.
         reply_to_keepalives: false,
         deadline: None,
-        tick: None,
+        tick: s.upload.as_ref().and_then(|u| u.partial_every),
     };
     let res = follow(client, &opts, start, tli, stop, &mut r).await;
     s.monitor.disconnected();
@@ -107,24 +126,41 @@ pub async fn stream_log(
     res
 }
 
-/// The newest segment in the archive, else the slot's restart_lsn (15+), else the server's
-/// current position.
+/// The newest segment in the archive (for an object store: in the spool, else in the
+/// store), else the slot's restart_lsn (15+), else the server's current position.
 async fn start_position(
     client: &mut Client,
     s: &Settings<'_>,
     sys: &pgwire_repl::IdentifySystem,
 ) -> Result<(Lsn, TimelineId), StreamError> {
-    let found = s
-        .archive
-        .newest_segment(s.seg, &mut |w| crate::output::warning(w))
-        .await
-        .map_err(|e| {
-            StreamError::fatal(format!(
-                "could not read directory \"{}\": {}",
-                s.archive.location().display(),
-                os_error(&e)
-            ))
-        })?;
+    let newest = |archive: &Archive| {
+        let archive = archive.clone();
+        async move {
+            archive
+                .newest_segment(s.seg, &mut |w| crate::output::warning(w))
+                .await
+                .map_err(|e| {
+                    if archive.is_remote() {
+                        // The store may be away for a while: try again after the pause.
+                        StreamError::retry(format!(
+                            "could not list archive \"{}\": {}",
+                            archive.location().display(),
+                            os_error(&e)
+                        ))
+                    } else {
+                        StreamError::fatal(format!(
+                            "could not read directory \"{}\": {}",
+                            archive.location().display(),
+                            os_error(&e)
+                        ))
+                    }
+                })
+        }
+    };
+    let mut found = newest(s.archive).await?;
+    if let (None, Some(u)) = (&found, &s.upload) {
+        found = newest(u.store).await?;
+    }
     if let Some(f) = found {
         return Ok((f.start, f.timeline));
     }
@@ -157,10 +193,18 @@ impl Receiver<'_> {
     fn positions(&self, sender: &StreamSender) {
         let flush = if self.report_flush {
             // With --verify, nothing is flushed that has not been checked.
-            match &self.checker {
+            let mut flush = match &self.checker {
                 Some(c) => self.writer.flushed().min(c.checked),
                 None => self.writer.flushed(),
+            };
+            // With an object store, a slot keeps what the store does not hold yet; with
+            // --synchronous the spool's fsync is what counts.
+            if let (Some(u), false) = (&self.s.upload, self.s.synchronous) {
+                if let Some(waiting) = u.queue.stored_before() {
+                    flush = flush.min(waiting);
+                }
             }
+            flush
         } else {
             Lsn::INVALID
         };
@@ -212,7 +256,42 @@ impl Receiver<'_> {
         archive
             .put(&name, &h.content, &self.s.files)
             .await
-            .map_err(|e| StreamError::retry(e.to_string()))
+            .map_err(|e| StreamError::retry(e.to_string()))?;
+        if let Some(u) = &self.s.upload {
+            u.queue.history(name);
+        }
+        Ok(())
+    }
+
+    /// With an object store: stops on an upload that failed for good, and pauses while
+    /// `--spool-max` segments wait for upload, telling the server where the store is every
+    /// few seconds (so that it neither times out nor gets ahead of what is stored).
+    async fn wait_for_uploads(&mut self, sender: &StreamSender) -> Result<(), StreamError> {
+        let Some(u) = &self.s.upload else {
+            return Ok(());
+        };
+        let mut said = false;
+        loop {
+            if let Some(why) = u.queue.failed() {
+                return Err(StreamError::fatal(why));
+            }
+            if u.queue.waiting() < u.spool_max || u.stop.requested() {
+                if said && self.s.verbose {
+                    info("uploads caught up; receiving again");
+                }
+                return Ok(());
+            }
+            if !said && self.s.verbose {
+                info(format!(
+                    "{} segments wait for upload (--spool-max): receiving pauses",
+                    u.queue.waiting()
+                ));
+                said = true;
+            }
+            self.positions(sender);
+            send_status(sender).await?;
+            u.queue.progressed(Duration::from_secs(5)).await;
+        }
     }
 }
 
@@ -277,6 +356,7 @@ impl Handler for Receiver<'_> {
         stream: &mut ReplicationStream<'_>,
         sender: &StreamSender,
     ) -> Result<(), StreamError> {
+        self.wait_for_uploads(sender).await?;
         // --synchronous: once what has arrived is written, fsync and report at once.
         if self.s.synchronous
             && self.writer.flushed() < self.writer.written()
@@ -309,6 +389,16 @@ impl Handler for Receiver<'_> {
 
     fn next_start(&self, begins: Lsn) -> Lsn {
         self.s.seg.round_down(begins)
+    }
+
+    /// `--upload-partial`: a snapshot of the open segment goes to the store.
+    fn tick(&mut self) {
+        if let Some(u) = &self.s.upload {
+            // A failure is kept by the writer and ends the stream at its next write.
+            if let Ok(Some(name)) = self.writer.partial_snapshot() {
+                u.queue.partial(name);
+            }
+        }
     }
 
     fn switched(&mut self, tli: TimelineId, at: Lsn) {

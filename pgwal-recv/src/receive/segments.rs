@@ -12,16 +12,20 @@
 
 use pgwire_repl::{Lsn, TimelineId, WalSegmentSize, XLogData};
 
+use crate::archive::names::PARTIAL;
 use crate::archive::{Archive, FileError, FileSettings, SegmentFile};
 use crate::observe::monitor::Monitor;
 use crate::output::info;
 use crate::stream::StreamError;
+use crate::upload::UploadQueue;
 
 /// The open segment.
 struct Open {
     file: SegmentFile,
     /// Bytes of the segment written so far.
     offset: u32,
+    /// Its first byte's position.
+    start: Lsn,
 }
 
 /// Writes one connection's WAL into the archive's segments. See the [module docs](self).
@@ -38,6 +42,8 @@ pub struct SegmentWriter {
     /// Up to here WAL is durable (written, with `--no-sync`).
     flushed: Lsn,
     error: Option<FileError>,
+    /// Told of each complete segment, when the archive is an object store.
+    uploads: Option<UploadQueue>,
 }
 
 impl SegmentWriter {
@@ -61,7 +67,25 @@ impl SegmentWriter {
             written: start,
             flushed: start,
             error: None,
+            uploads: None,
         }
+    }
+
+    /// Each segment, once complete, is queued for upload to the object store.
+    pub fn upload_to(&mut self, q: UploadQueue) {
+        self.uploads = Some(q);
+    }
+
+    /// Makes the open `.partial` readable as it is now (see
+    /// [`SegmentFile::flush_buffers`]) and returns its name; `None` with no segment open.
+    pub fn partial_snapshot(&mut self) -> Result<Option<String>, FileError> {
+        self.run(|w| match w.open.as_mut() {
+            Some(open) => {
+                open.file.flush_buffers()?;
+                Ok(Some(open.file.partial_name()))
+            }
+            None => Ok(None),
+        })
     }
 
     /// Streaming (again) on `tli` from `start`, a segment boundary.
@@ -101,7 +125,11 @@ impl SegmentWriter {
                 None => {
                     let name = seg.file_name(self.tli, w.segno);
                     let file = self.run(|w| w.archive.create_segment(&name, w.files))?;
-                    self.open = Some(Open { file, offset: 0 });
+                    self.open = Some(Open {
+                        file,
+                        offset: 0,
+                        start: seg.segment_start(w.segno).unwrap_or(x.wal_start),
+                    });
                     0
                 }
                 Some(open) if open.offset != w.offset => {
@@ -134,7 +162,17 @@ impl SegmentWriter {
 
     /// The open segment is complete: fsync, rename, report.
     fn complete(&mut self) -> Result<(), FileError> {
-        self.run(|w| w.open.take().ok_or_else(no_file)?.file.close(true))?;
+        let (name, start) = self.run(|w| {
+            let open = w.open.take().ok_or_else(no_file)?;
+            let start = open.start;
+            let name = open.file.partial_name();
+            open.file.close(true)?;
+            Ok((name, start))
+        })?;
+        if let Some(q) = &self.uploads {
+            let complete = name.strip_suffix(PARTIAL).unwrap_or(&name).to_owned();
+            q.segment(complete, start);
+        }
         self.set_flushed(self.written);
         self.monitor.segment_completed();
         if self.verbose {

@@ -53,6 +53,7 @@ impl From<FileError> for StreamError {
 }
 
 /// Stop requests from signals (SIGINT, SIGTERM).
+#[derive(Debug, Clone)]
 pub struct StopSignal {
     rx: tokio::sync::watch::Receiver<bool>,
 }

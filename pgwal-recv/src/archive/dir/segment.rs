@@ -123,6 +123,26 @@ impl SegmentFile {
         Ok(())
     }
 
+    /// The `.partial` file's name (in its directory).
+    pub fn partial_name(&self) -> String {
+        self.partial
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Pushes a compressor's buffered output into the file (no fsync), so that the file as it
+    /// is now holds a readable stream of everything written (the `--upload-partial`
+    /// snapshot). Nothing to do for a plain file.
+    pub fn flush_buffers(&mut self) -> Result<(), FileError> {
+        match self.sink.as_mut() {
+            Some(Sink::Compressed(z)) => z
+                .flush()
+                .map_err(|e| FileError::io(FileOp::Write, &self.partial, e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Makes everything written so far durable.
     pub fn sync(&mut self) -> Result<(), FileError> {
         let file = match self.sink.as_mut() {

@@ -1,0 +1,490 @@
+//! From the spool to the object store: when `-D` is an object store, WAL is received into a
+//! local spool directory exactly as into a directory archive (`.partial`, preallocation, the
+//! fsync rules, the lock), and this module uploads what is complete.
+//!
+//! - **What is queued.** A segment as it completes (told by the segment writer), a history
+//!   file once written, and with `--upload-partial` a snapshot of the open `.partial`. At
+//!   start, every complete file already in the spool (left by a run that stopped or crashed).
+//! - **Upload.** The file is read whole and PUT under its own name (one request: the object
+//!   exists complete or not at all). When an object of that name exists already, identical
+//!   bytes count as done (an upload that was confirmed but not yet removed from the spool
+//!   when the process died); different bytes stop the archiver with an error that names the
+//!   object. No conditional PUT is used: Garage, for one, ignores `If-None-Match`. The check
+//!   is a HEAD before each PUT (and a GET when something is there), so two archivers writing
+//!   one prefix at once are not caught between the two; the spool's lock is per spool.
+//! - **Only then** is the spool's file removed. A `.partial` snapshot is overwritten each
+//!   time; the segment's complete upload removes it from the store.
+//! - **Failures** are retried with a back-off (1 s doubling to 30 s), as long as it takes;
+//!   up to `--upload-jobs` uploads run at once on the archiver's runtime.
+//! - **What the server is told** ([`UploadQueue::stored_before`]): nothing at or after the
+//!   start of the oldest segment still waiting is in the store with every earlier one, so the
+//!   flush position reported with a slot stops there, and the slot keeps that WAL on the
+//!   server until it is off this machine.
+//! - **Bounded**: [`UploadQueue::waiting`] complete segments are in the spool; the receiver
+//!   pauses past `--spool-max` ([`crate::receive`]).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use pgwire_repl::{Lsn, WalSegmentSize};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::archive::names::{parse_history_name, SegmentName, PARTIAL};
+use crate::archive::objstore::ObjStore;
+use crate::observe::monitor::Monitor;
+use crate::output::{info, os_error, warning};
+
+/// A failed upload is tried again after this, doubled each time up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// What a queued file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A complete segment whose WAL starts at this position.
+    Segment(Lsn),
+    History,
+    /// A snapshot of the open segment (`NAME[.gz|.lz4|.zst].partial`), overwritten each time.
+    Partial,
+}
+
+#[derive(Debug)]
+struct Entry {
+    /// The spool file's name, which is also the object's.
+    name: String,
+    kind: Kind,
+    in_flight: bool,
+    /// Not before this (the back-off after a failure).
+    not_before: Option<Instant>,
+    failures: u32,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Entry>,
+    /// Why uploading stopped for good (an object exists with other bytes).
+    failed: Option<String>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    /// Something was queued.
+    work: Notify,
+    /// An upload ended, well or not.
+    progress: Notify,
+    spool: PathBuf,
+    store: ObjStore,
+    monitor: Monitor,
+    verbose: bool,
+    /// Remove `NAME.partial` objects once the segment is stored (`--upload-partial`).
+    partials: bool,
+}
+
+/// The receiver's handle on the uploads; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct UploadQueue(Arc<Shared>);
+
+/// How the uploader runs.
+#[derive(Debug, Clone)]
+pub struct UploadSettings {
+    pub jobs: usize,
+    pub verbose: bool,
+    /// `--upload-partial` is on.
+    pub partials: bool,
+    pub monitor: Monitor,
+}
+
+impl UploadQueue {
+    /// Queues every complete file left in `spool` and starts uploading, on the current
+    /// runtime, until the runtime ends.
+    pub fn start(
+        spool: &Path,
+        store: ObjStore,
+        seg: WalSegmentSize,
+        s: UploadSettings,
+    ) -> Result<UploadQueue, String> {
+        let mut left = Vec::new();
+        let entries = std::fs::read_dir(spool).map_err(|e| {
+            format!(
+                "could not open directory \"{}\": {}",
+                spool.display(),
+                os_error(&e)
+            )
+        })?;
+        for entry in entries.flatten() {
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
+            if let Some(n) = SegmentName::parse(&name, seg).filter(|n| !n.partial) {
+                left.push((Kind::Segment(Lsn(n.segno * u64::from(seg.bytes()))), name));
+            } else if parse_history_name(&name).is_some() {
+                left.push((Kind::History, name));
+            }
+        }
+        left.sort_by_key(|(k, _)| match k {
+            Kind::Segment(lsn) => *lsn,
+            _ => Lsn(0),
+        });
+        let q = UploadQueue(Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            work: Notify::new(),
+            progress: Notify::new(),
+            spool: spool.to_owned(),
+            store,
+            monitor: s.monitor.clone(),
+            verbose: s.verbose,
+            partials: s.partials,
+        }));
+        if !left.is_empty() && s.verbose {
+            info(format!(
+                "{} files left in the spool are queued for upload",
+                left.len()
+            ));
+        }
+        for (kind, name) in left {
+            q.push(name, kind);
+        }
+        tokio::spawn(run(q.clone(), s.jobs.max(1)));
+        Ok(q)
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, name: String, kind: Kind) {
+        {
+            let mut st = self.state();
+            if st.queue.iter().any(|e| e.name == name && !e.in_flight) {
+                return;
+            }
+            st.queue.push_back(Entry {
+                name,
+                kind,
+                in_flight: false,
+                not_before: None,
+                failures: 0,
+            });
+        }
+        self.publish();
+        self.0.work.notify_one();
+    }
+
+    /// Segment file `name` (its final name in the spool), whose WAL starts at `start`, is
+    /// complete.
+    pub fn segment(&self, name: String, start: Lsn) {
+        self.push(name, Kind::Segment(start));
+    }
+
+    /// History file `name` is in the spool.
+    pub fn history(&self, name: String) {
+        self.push(name, Kind::History);
+    }
+
+    /// Upload a snapshot of the open segment's `.partial`, `name`.
+    pub fn partial(&self, name: String) {
+        self.push(name, Kind::Partial);
+    }
+
+    /// Complete segments in the spool, not yet confirmed by the store.
+    pub fn waiting(&self) -> usize {
+        count_waiting(&self.state())
+    }
+
+    /// The start of the oldest segment not yet confirmed by the store: before it, every
+    /// segment this archiver received is stored. `None` when none waits.
+    pub fn stored_before(&self) -> Option<Lsn> {
+        oldest_waiting(&self.state())
+    }
+
+    /// Why uploading stopped for good, if it did.
+    pub fn failed(&self) -> Option<String> {
+        self.state().failed.clone()
+    }
+
+    /// Resolves when an upload ends, or after `timeout`.
+    pub async fn progressed(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.0.progress.notified()).await;
+    }
+
+    /// Waits until every complete file is uploaded, or uploading fails for good, or nothing
+    /// has been confirmed for `patience`; says what is left.
+    pub async fn drain(&self, patience: Duration) {
+        let mut last = (self.waiting_files(), Instant::now());
+        let mut said = false;
+        loop {
+            let left = self.waiting_files();
+            if left == 0 || self.failed().is_some() {
+                return;
+            }
+            if left != last.0 {
+                last = (left, Instant::now());
+            } else if last.1.elapsed() >= patience {
+                warning(format!(
+                    "{left} files stay in the spool \"{}\" for the next run to upload",
+                    self.0.spool.display()
+                ));
+                return;
+            }
+            if !said && self.0.verbose {
+                info(format!("waiting for {left} uploads to finish"));
+                said = true;
+            }
+            self.progressed(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Complete files (segments and histories) not yet uploaded.
+    fn waiting_files(&self) -> usize {
+        self.state()
+            .queue
+            .iter()
+            .filter(|e| e.kind != Kind::Partial)
+            .count()
+    }
+
+    fn publish(&self) {
+        let st = self.state();
+        self.0
+            .monitor
+            .uploads_waiting(count_waiting(&st) as u64, oldest_waiting(&st));
+    }
+}
+
+fn count_waiting(st: &State) -> usize {
+    st.queue
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Segment(_)))
+        .count()
+}
+
+fn oldest_waiting(st: &State) -> Option<Lsn> {
+    st.queue
+        .iter()
+        .filter_map(|e| match e.kind {
+            Kind::Segment(lsn) => Some(lsn),
+            _ => None,
+        })
+        .min()
+}
+
+/// The segment a file belongs to (its first 24 characters), for keeping a segment's
+/// `.partial` snapshot and its complete upload apart.
+fn segment_of(name: &str) -> &str {
+    name.get(..24).unwrap_or(name)
+}
+
+/// How one upload ended.
+enum Outcome {
+    /// Stored (or found stored, identical): `bytes` sent.
+    Done { bytes: u64 },
+    /// Nothing to send: the spool's file is gone (a `.partial` snapshot whose segment
+    /// completed meanwhile).
+    Gone,
+    /// Try again later.
+    Retry(String),
+    /// Stop uploading: an object exists with different bytes.
+    Conflict(String),
+}
+
+/// The upload loop: starts what may start, in order (histories and older segments first),
+/// and handles what ends.
+async fn run(q: UploadQueue, jobs: usize) {
+    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
+    loop {
+        let mut wake_at: Option<Instant> = None;
+        {
+            let mut st = q.state();
+            if st.failed.is_some() {
+                return;
+            }
+            let now = Instant::now();
+            let mut in_flight = st.queue.iter().filter(|e| e.in_flight).count();
+            // Segments whose snapshot or complete file is being sent: one at a time each.
+            let busy: Vec<String> = st
+                .queue
+                .iter()
+                .filter(|e| e.in_flight)
+                .map(|e| segment_of(&e.name).to_owned())
+                .collect();
+            let mut order: Vec<usize> = (0..st.queue.len()).collect();
+            order.sort_by_key(|&i| match st.queue[i].kind {
+                Kind::History => (0, Lsn(0)),
+                Kind::Segment(lsn) => (1, lsn),
+                Kind::Partial => (2, Lsn(0)),
+            });
+            for i in order {
+                if in_flight >= jobs {
+                    break;
+                }
+                let e = &mut st.queue[i];
+                if e.in_flight || busy.iter().any(|b| b == segment_of(&e.name)) {
+                    continue;
+                }
+                if let Some(t) = e.not_before.filter(|t| *t > now) {
+                    wake_at = Some(wake_at.map_or(t, |w| w.min(t)));
+                    continue;
+                }
+                e.in_flight = true;
+                in_flight += 1;
+                let (name, kind) = (e.name.clone(), e.kind);
+                let shared = q.0.clone();
+                running.spawn(async move {
+                    let outcome = upload(&shared, &name, kind).await;
+                    (name, outcome)
+                });
+            }
+        }
+        let sleep = async {
+            match wake_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = q.0.work.notified() => {}
+            _ = sleep => {}
+            Some(joined) = running.join_next() => {
+                let (name, outcome) = match joined {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // A panicking upload is a bug; keep its entry queued and say so.
+                        warning(format!("internal error: an upload task failed: {e}"));
+                        continue;
+                    }
+                };
+                finish(&q, &name, outcome);
+                q.publish();
+                q.0.progress.notify_waiters();
+            }
+        }
+    }
+}
+
+/// Records how the upload of `name` ended.
+fn finish(q: &UploadQueue, name: &str, outcome: Outcome) {
+    let mut st = q.state();
+    let Some(i) = st.queue.iter().position(|e| e.in_flight && e.name == name) else {
+        return;
+    };
+    match outcome {
+        Outcome::Done { bytes } => {
+            let e = st.queue.remove(i);
+            q.0.monitor.uploaded(bytes);
+            if q.0.verbose && e.is_some_and(|e| e.kind != Kind::Partial) {
+                info(format!(
+                    "uploaded \"{}\"",
+                    q.0.store.url().join(name).display()
+                ));
+            }
+        }
+        Outcome::Gone => {
+            st.queue.remove(i);
+        }
+        Outcome::Retry(why) => {
+            let e = &mut st.queue[i];
+            e.in_flight = false;
+            e.failures += 1;
+            let wait = FIRST_BACKOFF
+                .saturating_mul(1 << e.failures.min(6).saturating_sub(1))
+                .min(MAX_BACKOFF);
+            e.not_before = Some(Instant::now() + wait);
+            q.0.monitor.upload_retry();
+            // The first failure and then every so often: not a line a second while the
+            // store is away.
+            if e.failures.is_power_of_two() {
+                warning(format!(
+                    "could not upload file \"{}\": {why}; trying again in {} s",
+                    q.0.store.url().join(name).display(),
+                    wait.as_secs()
+                ));
+            }
+            // A newer snapshot of the open segment will come: do not retry an old one.
+            if e.kind == Kind::Partial {
+                st.queue.remove(i);
+            }
+        }
+        Outcome::Conflict(why) => {
+            st.queue[i].in_flight = false;
+            st.failed = Some(why);
+        }
+    }
+}
+
+/// Uploads one file of the spool; see the [module docs](self).
+async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
+    let path = s.spool.join(name);
+    let data = match tokio::fs::read(&path).await {
+        Ok(d) => Bytes::from(d),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == Kind::Partial => {
+            return Outcome::Gone
+        }
+        Err(e) => {
+            return Outcome::Retry(format!(
+                "could not read file \"{}\": {}",
+                path.display(),
+                os_error(&e)
+            ))
+        }
+    };
+    let bytes = data.len() as u64;
+    let target = || s.store.url().join(name).display().to_string();
+    if kind == Kind::Partial {
+        return match s.store.put(name, data).await {
+            Ok(()) => Outcome::Done { bytes },
+            Err(e) => Outcome::Retry(os_error(&e)),
+        };
+    }
+    // Never overwrite silently: what is there must be these bytes.
+    let stored = match s.store.size(name).await {
+        Ok(size) => size,
+        Err(e) => return Outcome::Retry(os_error(&e)),
+    };
+    let sent = match stored {
+        None => match s.store.put(name, data).await {
+            Ok(()) => bytes,
+            Err(e) => return Outcome::Retry(os_error(&e)),
+        },
+        Some(size) => {
+            let same = size == bytes
+                && match s.store.get(name).await {
+                    Ok(there) => there == data,
+                    Err(e) => return Outcome::Retry(os_error(&e)),
+                };
+            if !same {
+                return Outcome::Conflict(format!(
+                    "object \"{}\" already exists with different content ({size} bytes stored, \
+                     {bytes} bytes in the spool file \"{}\"); it is left as it is",
+                    target(),
+                    path.display()
+                ));
+            }
+            0
+        }
+    };
+    if let (true, Kind::Segment(_)) = (s.partials, kind) {
+        let snapshot = format!("{name}{PARTIAL}");
+        if let Err(e) = s.store.remove(&snapshot).await {
+            return Outcome::Retry(format!(
+                "could not remove \"{}\": {}",
+                s.store.url().join(&snapshot).display(),
+                os_error(&e)
+            ));
+        }
+    }
+    match std::fs::remove_file(&path) {
+        Ok(()) => Outcome::Done { bytes: sent },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Done { bytes: sent },
+        Err(e) => Outcome::Retry(format!(
+            "could not remove file \"{}\": {}",
+            path.display(),
+            os_error(&e)
+        )),
+    }
+}
