@@ -107,6 +107,17 @@ impl Archive {
         }
     }
 
+    /// The same archive, for another thread with a runtime of its own (see
+    /// [`objstore::ObjStore::reopen`]).
+    pub fn reopen(&self) -> Result<Archive, String> {
+        Ok(match &self.store {
+            Store::Dir(_) => self.clone(),
+            Store::Obj(o) => Archive {
+                store: Store::Obj(o.reopen()?),
+            },
+        })
+    }
+
     /// The object store, when the archive is one.
     pub fn objstore(&self) -> Option<&objstore::ObjStore> {
         match &self.store {

@@ -93,6 +93,16 @@ impl ObjStore {
         })
     }
 
+    /// The same store with a client of its own: a client's pooled connections are driven
+    /// by the runtime that opened them, so a thread with a runtime of its own (`verify`'s
+    /// reader) must not share them with a runtime it blocks.
+    pub fn reopen(&self) -> Result<ObjStore, String> {
+        ObjStore::open(&self.url).map(|mut s| {
+            s.prefix = self.prefix.clone();
+            s
+        })
+    }
+
     pub fn url(&self) -> &Path {
         &self.url
     }

@@ -86,6 +86,14 @@ fn read_all(
     else {
         return;
     };
+    // Its own connections: the caller's runtime is blocked while this thread reads.
+    let archive = &match archive.reopen() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = out.send(Msg::Failed(0, std::io::Error::other(e)));
+            return;
+        }
+    };
     for (i, f) in files.iter().enumerate() {
         let opened = rt.block_on(archive.read_uncompressed(&f.file.name, f.name.method));
         let mut r = match opened {
