@@ -260,11 +260,12 @@ fn getopt_complaints() {
     assert_eq!(err(&["--no"]), getopt(&format!("option '--no' {no}")));
     assert_eq!(err(&["--n"]), getopt(&format!("option '--n' {no}")));
     assert_eq!(err(&["--no=1"]), getopt(&format!("option '--no=1' {no}")));
+    // pg_receivewal's three, and ours.
     assert_eq!(
         err(&["--s"]),
         getopt(
             "option '--s' is ambiguous; possibilities: '--status-interval' '--slot' \
-             '--synchronous'"
+             '--synchronous' '--spool' '--spool-max'"
         )
     );
     // An exact name is never ambiguous; a unique prefix is accepted.
@@ -486,4 +487,55 @@ fn help_and_version_text() {
         version_text(),
         format!("pgwal-recv (pgwire-repl) {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+#[test]
+fn object_store_options() {
+    let d = tmp();
+    let o = run(&["-D", "s3://bucket/prefix", "--spool", &d]);
+    assert_eq!(o.directory, Some(PathBuf::from("s3://bucket/prefix")));
+    assert_eq!(o.spool, Some(PathBuf::from(&d)));
+    assert_eq!(
+        (o.spool_max, o.upload_jobs, o.upload_partial),
+        (DEFAULT_SPOOL_MAX, DEFAULT_UPLOAD_JOBS, None)
+    );
+    let o = run(&[
+        "-D",
+        "s3://b/p",
+        "--spool",
+        &d,
+        "--spool-max",
+        "9",
+        "--upload-jobs=3",
+        "--upload-partial",
+        "15",
+    ]);
+    assert_eq!(
+        (o.spool_max, o.upload_jobs, o.upload_partial),
+        (9, 3, Some(Duration::from_secs(15)))
+    );
+    assert_eq!(
+        err(&["-D", "s3://b/p"]),
+        usage("an object store (-D URL) is archived to through a local spool: --spool is required")
+    );
+    assert_eq!(
+        err_d(&["--spool", &d]),
+        usage("--spool is only for an object store (-D s3://BUCKET/PREFIX)")
+    );
+    // The spool is opened as -D would be.
+    assert_eq!(
+        err(&["-D", "s3://b/p", "--spool", "/nonexistent/spool"]),
+        fatal("could not open directory \"/nonexistent/spool\": No such file or directory")
+    );
+    assert_eq!(
+        err(&["-D", "s3://b/p", "--spool", &d, "--spool-max", "0"]),
+        fatal("--spool-max must be in range 1..100000")
+    );
+    assert_eq!(
+        err(&["-D", "s3://b/p", "--spool", &d, "--upload-jobs", "x"]),
+        fatal("invalid value \"x\" for option --upload-jobs")
+    );
+    // Slot commands need neither.
+    let o = run(&["-D", "s3://b/p", "-S", "s", "--create-slot"]);
+    assert!(o.create_slot);
 }

@@ -99,6 +99,8 @@ pub async fn stream_log(
         checker: None,
         writer,
         report_flush: s.slot.is_some() || s.synchronous,
+        sender: None,
+        partial_at: tokio::time::Instant::now(),
     };
     let opts = Follow {
         slot: s.slot.map(str::to_owned),
@@ -106,7 +108,9 @@ pub async fn stream_log(
         // Replies may need an fsync first: the receiver answers them itself.
         reply_to_keepalives: false,
         deadline: None,
-        tick: s.upload.as_ref().and_then(|u| u.partial_every),
+        // With an object store: the flush position follows the uploads, and the open
+        // segment's snapshot goes up when due.
+        tick: s.upload.as_ref().map(|_| Duration::from_secs(1)),
     };
     let res = follow(client, &opts, start, tli, stop, &mut r).await;
     s.monitor.disconnected();
@@ -187,6 +191,10 @@ struct Receiver<'a> {
     writer: SegmentWriter,
     /// Flush positions are reported only with a slot or --synchronous.
     report_flush: bool,
+    /// The stream's sender, once started (positions are refreshed as uploads end).
+    sender: Option<StreamSender>,
+    /// When the open segment's snapshot last went to the store (`--upload-partial`).
+    partial_at: tokio::time::Instant,
 }
 
 impl Receiver<'_> {
@@ -197,9 +205,11 @@ impl Receiver<'_> {
                 Some(c) => self.writer.flushed().min(c.checked),
                 None => self.writer.flushed(),
             };
-            // With an object store, a slot keeps what the store does not hold yet; with
-            // --synchronous the spool's fsync is what counts.
+            // With an object store, a slot keeps what the store does not hold yet: the
+            // open segment and those waiting for upload. With --synchronous the spool's
+            // fsync is what counts.
             if let (Some(u), false) = (&self.s.upload, self.s.synchronous) {
+                flush = flush.min(self.s.seg.round_down(self.writer.written()));
                 if let Some(waiting) = u.queue.stored_before() {
                     flush = flush.min(waiting);
                 }
@@ -313,6 +323,7 @@ impl Handler for Receiver<'_> {
     }
 
     fn started(&mut self, sender: &StreamSender, tli: TimelineId, start: Lsn) {
+        self.sender = Some(sender.clone());
         if self.s.verify {
             self.checker = Some(Checker::new(self.s, start));
         }
@@ -391,9 +402,17 @@ impl Handler for Receiver<'_> {
         self.s.seg.round_down(begins)
     }
 
-    /// `--upload-partial`: a snapshot of the open segment goes to the store.
+    /// With an object store: the positions to report follow the uploads, and with
+    /// `--upload-partial` a snapshot of the open segment goes to the store when due.
     fn tick(&mut self) {
-        if let Some(u) = &self.s.upload {
+        let Some(u) = &self.s.upload else { return };
+        if let Some(sender) = &self.sender {
+            self.positions(sender);
+        }
+        if u.partial_every
+            .is_some_and(|every| self.partial_at.elapsed() >= every)
+        {
+            self.partial_at = tokio::time::Instant::now();
             // A failure is kept by the writer and ends the stream at its next write.
             if let Ok(Some(name)) = self.writer.partial_snapshot() {
                 u.queue.partial(name);
