@@ -10,6 +10,7 @@ mod errors;
 mod identity;
 mod modes;
 mod monitoring;
+mod objstore;
 mod prompt;
 mod recovery;
 mod restore;
