@@ -22,9 +22,11 @@ pub fn line(s: &Snapshot) -> String {
     ));
     let u = &s.upload;
     if u.active {
+        let stored = u.oldest_waiting.unwrap_or(l.received).min(l.received);
         out.push_str(&format!(
-            ", upload: {} waiting, {} sent",
+            ", upload: {} waiting ({} behind), {} sent",
             u.waiting,
+            bytes(l.received.0 - stored.0),
             bytes(u.bytes)
         ));
         if u.retries > 0 {

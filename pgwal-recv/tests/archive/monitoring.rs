@@ -124,7 +124,7 @@ fn measure_for_a_duration_prints_a_line_every_second_and_serves_metrics() {
     assert!(stdout.contains("lag in time: p50 "), "{stdout}");
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -133,7 +133,7 @@ fn free_port() -> u16 {
 }
 
 /// The metrics page, as name → value; `None` while nothing listens.
-fn scrape(port: u16) -> Option<Vec<(String, f64)>> {
+pub fn scrape(port: u16) -> Option<Vec<(String, f64)>> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // Read to the end: the server keeps a connection open unless asked not to.
@@ -160,7 +160,7 @@ fn scrape(port: u16) -> Option<Vec<(String, f64)>> {
     )
 }
 
-fn metric(m: &[(String, f64)], name: &str) -> f64 {
+pub fn metric(m: &[(String, f64)], name: &str) -> f64 {
     m.iter()
         .find(|(k, _)| k == name)
         .unwrap_or_else(|| panic!("{name} missing in {m:?}"))

@@ -23,6 +23,7 @@ use pgwire_repl::{Lsn, TimelineId};
 use testenv::{CloneMethod, Cluster, Garage, RecoveryMode};
 
 use crate::common::*;
+use crate::monitoring::{free_port, metric, scrape};
 
 /// A Garage of `nodes` nodes, or `None` (after [`testenv::skip`]) without the binary.
 fn garage(nodes: usize) -> Option<Garage> {
@@ -495,13 +496,12 @@ fn store_outage_pauses_receiving_and_the_slot_holds_what_is_not_stored() {
     let bucket = Bucket::new(&g);
     let start = archiver_and_holding_slots(&pg, "arch");
     let spool = TempDir::new("outage-spool");
-    let mut arch = Background::spawn(archiver_cmd(&pg, &g, "outage", spool.path(), "arch").args([
-        "--spool-max",
-        "3",
-        "-s",
-        "1",
-        "-v",
-    ]));
+    let port = free_port();
+    let mut arch = Background::spawn(
+        archiver_cmd(&pg, &g, "outage", spool.path(), "arch")
+            .args(["--spool-max", "3", "-s", "1", "-v"])
+            .args(["--metrics-listen", &format!("127.0.0.1:{port}")]),
+    );
     arch.wait_until("streaming", Duration::from_secs(30), |e| {
         e.contains("starting log streaming")
     });
@@ -542,6 +542,22 @@ fn store_outage_pauses_receiving_and_the_slot_holds_what_is_not_stored() {
         complete_segments(spool.path()).len() <= 3,
         "the spool grew past --spool-max"
     );
+    // The metrics say so: segments waiting, retries, what is not in the store.
+    let m = scrape(port).expect("metrics");
+    let waiting_now = complete_segments(spool.path()).len() as f64;
+    assert_eq!(
+        metric(&m, "pgwal_recv_upload_waiting_segments"),
+        waiting_now,
+        "{m:?}"
+    );
+    assert!(
+        metric(&m, "pgwal_recv_upload_retries_total") >= 1.0,
+        "{m:?}"
+    );
+    assert!(
+        metric(&m, "pgwal_recv_upload_lag_bytes") >= waiting_now * f64::from(MB),
+        "{m:?}"
+    );
 
     g.start_all().unwrap();
     pg.switch_wal().unwrap();
@@ -550,6 +566,14 @@ fn store_outage_pauses_receiving_and_the_slot_holds_what_is_not_stored() {
     let last_name = seg.file_name(TimelineId(1), last);
     testenv::wait_for("the catch-up", Duration::from_secs(120), || {
         bucket.list("outage").contains_key(&last_name)
+    })
+    .unwrap();
+    // The last upload is counted once its spool file is gone, just after the store has it.
+    testenv::wait_for("the upload count", Duration::from_secs(10), || {
+        scrape(port).is_some_and(|m| {
+            metric(&m, "pgwal_recv_uploaded_files_total") >= (last - first + 1) as f64
+                && metric(&m, "pgwal_recv_upload_waiting_segments") == 0.0
+        })
     })
     .unwrap();
     let err = arch.stderr();
@@ -710,4 +734,39 @@ fn cleanup_prunes_the_store() {
             "{name}: {listed:?}"
         );
     }
+}
+
+#[test]
+fn with_an_empty_spool_streaming_resumes_after_the_store_s_newest_segment() {
+    let Some(g) = garage(1) else { return };
+    let pg = cluster(&[]);
+    if !starts_at_the_slot() {
+        return;
+    }
+    let bucket = Bucket::new(&g);
+    let start = archiver_and_holding_slots(&pg, "arch");
+    pg.generate_wal(3 << 20).unwrap();
+    pg.switch_wal().unwrap();
+    let end = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");
+    let spool = TempDir::new("resume-spool");
+    let out = run(
+        archiver_cmd(&pg, &g, "resume", spool.path(), "arch").args(["-n", "-E", &end.to_string()]),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The server moves on; a new spool, and no slot: only the store says where to resume.
+    pg.generate_wal(3 << 20).unwrap();
+    pg.switch_wal().unwrap();
+    let end2 = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");
+    let fresh = TempDir::new("resume-spool2");
+    let mut cmd = with_store(bin(), &g);
+    cmd.args(["-D", &g.url("resume"), "--spool", &fresh.arg(), "-v", "-n"])
+        .args(["-E", &end2.to_string(), "-d", &conninfo(&pg)]);
+    let out = run(&mut cmd, Duration::from_secs(120));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(streaming_start(&err), Some(end), "{err}");
+    let (first, _) = span(start, end);
+    let (_, last) = span(start, end2);
+    assert_stored_identical(&pg, &bucket, "resume", "", first, last);
 }
