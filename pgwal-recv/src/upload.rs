@@ -3,7 +3,8 @@
 //! fsync rules, the lock), and this module uploads what is complete.
 //!
 //! - **What is queued.** A segment as it completes (told by the segment writer), a history
-//!   file once written, and with `--upload-partial` a snapshot of the open `.partial`. At
+//!   file once written, the `.partial` a timeline ended with (once the server has switched),
+//!   and with `--upload-partial` a snapshot of the open `.partial`. At
 //!   start, every complete file already in the spool (left by a run that stopped or crashed).
 //! - **Upload.** The file is read whole and PUT under its own name (one request: the object
 //!   exists complete or not at all). When an object of that name exists already, identical
@@ -51,6 +52,9 @@ enum Kind {
     History,
     /// A snapshot of the open segment (`NAME[.gz|.lz4|.zst].partial`), overwritten each time.
     Partial,
+    /// The last segment of a timeline that ended, kept `.partial` for good: uploaded as it
+    /// is (over any snapshot), then removed from the spool.
+    Closed,
 }
 
 #[derive(Debug)]
@@ -192,6 +196,11 @@ impl UploadQueue {
         self.push(name, Kind::Partial);
     }
 
+    /// `.partial` file `name` is the last of a timeline that ended.
+    pub fn closed(&self, name: String) {
+        self.push(name, Kind::Closed);
+    }
+
     /// Complete segments in the spool, not yet confirmed by the store.
     pub fn waiting(&self) -> usize {
         count_waiting(&self.state())
@@ -316,8 +325,9 @@ async fn run(q: UploadQueue, jobs: usize) {
             let mut order: Vec<usize> = (0..st.queue.len()).collect();
             order.sort_by_key(|&i| match st.queue[i].kind {
                 Kind::History => (0, Lsn(0)),
-                Kind::Segment(lsn) => (1, lsn),
-                Kind::Partial => (2, Lsn(0)),
+                Kind::Closed => (1, Lsn(0)),
+                Kind::Segment(lsn) => (2, lsn),
+                Kind::Partial => (3, Lsn(0)),
             });
             for i in order {
                 if in_flight >= jobs {
@@ -441,6 +451,12 @@ async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
             Err(e) => Outcome::Retry(os_error(&e)),
         };
     }
+    if kind == Kind::Closed {
+        if let Err(e) = s.store.put(name, data).await {
+            return Outcome::Retry(os_error(&e));
+        }
+        return remove_spooled(&path, bytes);
+    }
     // Never overwrite silently: what is there must be these bytes.
     let stored = match s.store.size(name).await {
         Ok(size) => size,
@@ -478,7 +494,12 @@ async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
             ));
         }
     }
-    match std::fs::remove_file(&path) {
+    remove_spooled(&path, sent)
+}
+
+/// The spool's copy goes once the store has the file.
+fn remove_spooled(path: &Path, sent: u64) -> Outcome {
+    match std::fs::remove_file(path) {
         Ok(()) => Outcome::Done { bytes: sent },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Done { bytes: sent },
         Err(e) => Outcome::Retry(format!(

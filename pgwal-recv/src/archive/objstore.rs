@@ -29,6 +29,10 @@ use super::Listed;
 /// The URL schemes `-D` takes as an object store.
 pub const SCHEMES: &[&str] = &["s3://", "s3a://"];
 
+/// The largest object read: a segment is at most 1 GiB, and its compressed form a little
+/// more in the worst case.
+pub const MAX_OBJECT: u64 = (1 << 30) + (64 << 20);
+
 /// Whether `-D` names an object store rather than a directory.
 pub fn is_url(location: &Path) -> bool {
     location
@@ -132,9 +136,19 @@ impl ObjStore {
             .collect())
     }
 
-    /// The whole object.
+    /// The whole object, refused before it is read when it is larger than any file of an
+    /// archive can be ([`MAX_OBJECT`]).
     pub async fn get(&self, name: &str) -> io::Result<Bytes> {
         let got = self.store.get(&self.path(name)).await.map_err(io_error)?;
+        if got.meta.size > MAX_OBJECT {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "object is {} bytes, more than any WAL file can be",
+                    got.meta.size
+                ),
+            ));
+        }
         got.bytes().await.map_err(io_error)
     }
 

@@ -101,6 +101,7 @@ pub async fn stream_log(
         report_flush: s.slot.is_some() || s.synchronous,
         sender: None,
         partial_at: tokio::time::Instant::now(),
+        closed_partial: None,
     };
     let opts = Follow {
         slot: s.slot.map(str::to_owned),
@@ -195,6 +196,9 @@ struct Receiver<'a> {
     sender: Option<StreamSender>,
     /// When the open segment's snapshot last went to the store (`--upload-partial`).
     partial_at: tokio::time::Instant,
+    /// The `.partial` closed at the end of the stream, until the server says it switched
+    /// timeline.
+    closed_partial: Option<String>,
 }
 
 impl Receiver<'_> {
@@ -389,7 +393,12 @@ impl Handler for Receiver<'_> {
     }
 
     fn ended(&mut self) -> Result<(), StreamError> {
-        // End of timeline: the last segment stays .partial.
+        // End of timeline: the last segment stays .partial (with an object store, it goes
+        // there as such once the switch is confirmed, see `switched`).
+        self.closed_partial = match self.s.upload {
+            Some(_) => self.writer.partial_snapshot().ok().flatten(),
+            None => None,
+        };
         self.writer.close()?;
         Ok(())
     }
@@ -423,6 +432,10 @@ impl Handler for Receiver<'_> {
     fn switched(&mut self, tli: TimelineId, at: Lsn) {
         if self.s.verbose {
             info(format!("switched to timeline {tli} at {at}"));
+        }
+        // The old timeline's last segment is final as a .partial: nothing writes it again.
+        if let (Some(u), Some(name)) = (&self.s.upload, self.closed_partial.take()) {
+            u.queue.closed(name);
         }
     }
 }

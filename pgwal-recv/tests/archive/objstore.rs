@@ -770,3 +770,97 @@ fn with_an_empty_spool_streaming_resumes_after_the_store_s_newest_segment() {
     let (_, last) = span(start, end2);
     assert_stored_identical(&pg, &bucket, "resume", "", first, last);
 }
+
+#[test]
+fn follows_a_promotion_history_and_the_old_timeline_s_partial_go_to_the_store() {
+    let Some(g) = garage(1) else { return };
+    let primary = cluster(&[]);
+    let standby = primary.make_standby("sb").unwrap();
+    let bucket = Bucket::new(&g);
+    let seg = seg1mb();
+    let (tl1, tl2) = (TimelineId(1), TimelineId(2));
+    let spool = TempDir::new("promote-spool");
+    let mut cmd = with_store(bin(), &g);
+    cmd.args(["-D", &g.url("tl"), "--spool", &spool.arg(), "-v"])
+        .args(["-d", &conninfo(&standby)]);
+    let mut ar = Background::spawn(&mut cmd);
+    let mut start = Lsn(0);
+    ar.wait_until("streaming to start", Duration::from_secs(20), |e| {
+        streaming_start(e).map(|l| start = l).is_some()
+    });
+    let first = seg.segment_of(start);
+    primary.generate_wal(3 << 20).unwrap();
+    primary.switch_wal().unwrap();
+    let boundary = lsn(&primary, "SELECT pg_current_wal_lsn()");
+    let name = seg.file_name(tl1, seg.segment_of(boundary) - 1);
+    testenv::wait_for(
+        "a timeline 1 segment in the store",
+        Duration::from_secs(30),
+        || bucket.list("tl").contains_key(&name),
+    )
+    .unwrap();
+    // The switch point in the middle of a segment.
+    primary.generate_wal(200 << 10).unwrap();
+    primary.stop().unwrap();
+    standby.promote().unwrap();
+    standby.generate_wal(2 << 20).unwrap();
+    standby.switch_wal().unwrap();
+    let end = lsn(&standby, "SELECT pg_current_wal_lsn()");
+    let last = seg.segment_of(end) - 1;
+    let name = seg.file_name(tl2, last);
+    testenv::wait_for(
+        "the last timeline 2 segment",
+        Duration::from_secs(30),
+        || bucket.list("tl").contains_key(&name),
+    )
+    .unwrap();
+    ar.signal("INT");
+    let (code, err) = ar.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("switched to timeline 2"), "{err}");
+
+    let history = tl2.history_file_name();
+    let theirs = standby.wal_file(&history).unwrap();
+    assert!(bucket.get("tl", &history) == theirs, "{history} differs");
+    let text = String::from_utf8(theirs).unwrap();
+    let line = text.lines().find(|l| l.starts_with('1')).unwrap();
+    let switch: Lsn = line.split('\t').nth(1).unwrap().parse().unwrap();
+    let s = seg.segment_of(switch);
+    // Timeline 1's last segment is in the store as .partial, the server's bytes up to the
+    // switch, and gone from the spool.
+    let partial = format!("{}.partial", seg.file_name(tl1, s));
+    let ours = bucket.get("tl", &partial);
+    let theirs = standby
+        .wal_file(&seg.file_name(tl1, s))
+        .or_else(|_| standby.wal_file(&partial))
+        .unwrap();
+    let upto = seg.offset_of(switch) as usize;
+    assert!(
+        ours[..upto] == theirs[..upto],
+        "{partial} differs before {switch}"
+    );
+    assert!(
+        !has_file(spool.path(), &partial),
+        "{partial} left in the spool"
+    );
+    for segno in first..s {
+        let n = seg.file_name(tl1, segno);
+        assert!(bucket.get("tl", &n) == standby.wal_file(&n).unwrap(), "{n}");
+    }
+    for segno in s..=last {
+        let n = seg.file_name(tl2, segno);
+        assert!(bucket.get("tl", &n) == standby.wal_file(&n).unwrap(), "{n}");
+    }
+    // verify reads it across the switch.
+    let out = run(
+        with_store(bin(), &g).args(["verify", "-D", &g.url("tl")]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+}
