@@ -348,6 +348,22 @@ fn restore_and_verify_read_the_store_and_a_server_recovers_from_it() {
         Duration::from_secs(60),
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // A store that does not answer is not "absent": 255 (recovery stops), in one line.
+    let name = seg.file_name(TimelineId(1), first);
+    let out = run(
+        with_store(bin(), &g)
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", free_port()),
+            )
+            .args(["restore", "-D", &g.url("pitr"), &name])
+            .arg(dest.path().join("y")),
+        Duration::from_secs(60),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!dest.path().join("y").exists());
 
     // A server recovers from the bucket to the target: batch 1, not batch 2.
     let env: String = g
