@@ -11,6 +11,10 @@
 //! immediately and deletes its directory, also when the test panics; a watchdog process
 //! does the same if the test process dies without unwinding.
 //!
+//! For an archive kept in object storage, [`Garage::start`] runs a real Garage cluster
+//! (S3-compatible) of one or three nodes on loopback, with a bucket and a key, and kills and
+//! restarts its nodes on demand.
+//!
 //! Everything is synchronous (`std::process`); SQL goes through `psql`.
 //!
 //! # Finding PostgreSQL
@@ -43,6 +47,7 @@
 //! - `standby`: streaming standbys and promotion
 //! - `ssl`: TLS on a test server (certificate files, `ssl = on`) and extra `pg_hba.conf` lines
 //! - `clone`: base backups by `pgwal-recv basebackup` in this process (standbys, recoveries)
+//! - `garage`: [`Garage`], a Garage object store (S3) of one or three nodes on loopback
 //! - `lab`: the primary/standby lab behind the `testenv` program (`src/main.rs`)
 //! - `npm`: server builds from the npm registry, cached
 //! - `pypi`: client programs from PyPI wheels, cached
@@ -74,6 +79,7 @@ mod cluster;
 mod conninfo;
 pub mod demo;
 mod error;
+mod garage;
 pub mod lab;
 mod npm;
 mod options;
@@ -97,6 +103,7 @@ pub use cache::cache_root as npm_cache_root;
 pub use cluster::{Cluster, HOST};
 pub use conninfo::quote_conninfo_value;
 pub use error::{Error, Result};
+pub use garage::{Garage, GARAGE_BIN_VAR, GARAGE_INSTALL};
 pub use npm::{MAJORS, PACKAGE as NPM_PACKAGE};
 pub use options::Options;
 pub use os_user::{is_root, OsUser, CREATED_OS_USER};

@@ -12,6 +12,13 @@ use crate::os_user::OsUser;
 
 /// Creates `$TMPDIR/testenv-<pid>-<n>-<nanos>`, mode 0700, owned by the server's OS user.
 pub(crate) fn create(user: &OsUser) -> Result<PathBuf> {
+    let dir = create_private("testenv")?;
+    user.chown(&dir)?;
+    Ok(dir)
+}
+
+/// Creates `$TMPDIR/<prefix>-<pid>-<n>-<nanos>`, mode 0700, owned by this process's user.
+pub(crate) fn create_private(prefix: &str) -> Result<PathBuf> {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let base = std::env::temp_dir();
     for _ in 0..100 {
@@ -20,12 +27,11 @@ pub(crate) fn create(user: &OsUser) -> Result<PathBuf> {
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("testenv-{}-{n}-{nanos:x}", std::process::id()));
+        let dir = base.join(format!("{prefix}-{}-{n}-{nanos:x}", std::process::id()));
         match std::fs::create_dir(&dir) {
             Ok(()) => {
                 std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                     .context(|| format!("cannot chmod {}", dir.display()))?;
-                user.chown(&dir)?;
                 return Ok(dir);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -62,9 +68,14 @@ rm -rf "$2"
 /// reach it (pg_ctl puts the postmaster in its own session, so Ctrl-C does not reach that
 /// either).
 pub(crate) fn spawn_watchdog(dir: &Path) -> Result<Child> {
+    spawn_watchdog_script(WATCHDOG, dir)
+}
+
+/// Starts `script` as a watchdog like [`spawn_watchdog`]'s: `$1` is our pid, `$2` is `dir`.
+pub(crate) fn spawn_watchdog_script(script: &str, dir: &Path) -> Result<Child> {
     Command::new("sh")
         .arg("-c")
-        .arg(WATCHDOG)
+        .arg(script)
         .arg("testenv-watchdog")
         .arg(std::process::id().to_string())
         .arg(dir)
