@@ -10,8 +10,10 @@
 //! - `src/bin/verify_side_by_side.rs`: `pgwal-recv verify` against pg_waldump and `zstd -d`;
 //! - `src/bin/restore_side_by_side.rs`: `pgwal-recv restore` against `cp` and `zstd -d`,
 //!   and recoveries through each;
-//! - [`timing`]: what those three share (their command line, `/usr/bin/time`'s figures,
-//!   medians, table rows);
+//! - `src/bin/store_side_by_side.rs`: the archiver into a Garage object store beside a
+//!   local directory;
+//! - [`timing`]: what those programs share (their command line, `/usr/bin/time`'s figures,
+//!   medians, table rows, the machine line);
 //! - [`archiving`]: the side-by-side programs' server, and the archives the verify and restore
 //!   programs read, made by pgwal-recv;
 //! - `src/bin/record_fuzz_corpus.rs`: the fuzz targets' seed corpus, from real traffic;

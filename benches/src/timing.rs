@@ -85,3 +85,33 @@ pub fn or_exit<T>(program: &str, args: Result<T, String>) -> T {
         std::process::exit(2);
     })
 }
+
+/// `date, kernel, CPU model, cores, memory` of this machine.
+pub fn machine() -> String {
+    let out = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default()
+    };
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse::<f64>().ok())
+        .map_or(0.0, |k| k / 1024.0 / 1024.0);
+    format!(
+        "{}; Linux {}; {model}, {} cores, {mem_gib:.0} GiB",
+        out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        out("uname", &["-r"]),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    )
+}

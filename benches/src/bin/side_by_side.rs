@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pgwire_repl_benches::timing::{median, num, parse_args, read_stats, row, time_into, Run};
+use pgwire_repl_benches::timing::{
+    machine, median, num, parse_args, read_stats, row, time_into, Run,
+};
 use testenv::{Cluster, Options};
 
 struct Args {
@@ -261,36 +263,6 @@ fn pgbench_tps(pg: &Cluster, a: &Args, tool: Tool) -> (f64, Run) {
     let run = read_stats(&stats);
     std::fs::remove_dir_all(&dir).unwrap();
     (tps, run)
-}
-
-/// `date, kernel, CPU model, cores, memory` of this machine.
-fn machine() -> String {
-    let out = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|k| k.parse::<f64>().ok())
-        .map_or(0.0, |k| k / 1024.0 / 1024.0);
-    format!(
-        "{}; Linux {}; {model}, {} cores, {mem_gib:.0} GiB",
-        out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        out("uname", &["-r"]),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-    )
 }
 
 fn main() {

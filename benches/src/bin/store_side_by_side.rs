@@ -32,7 +32,9 @@ use object_store::path::Path as ObjPath;
 use object_store::ObjectStore;
 use pgwire_repl::Lsn;
 use pgwire_repl_benches::archiving::server;
-use pgwire_repl_benches::timing::{median, num, or_exit, parse_args, read_stats, time_into, Run};
+use pgwire_repl_benches::timing::{
+    machine, median, num, or_exit, parse_args, read_stats, time_into, Run,
+};
 use testenv::{Cluster, Garage};
 
 /// The server's segment size ([`server`]).
@@ -272,36 +274,6 @@ fn complete_segments(dir: &Path) -> u64 {
 fn settle() {
     let _ = Command::new("sync").status();
     std::thread::sleep(Duration::from_secs(2));
-}
-
-/// `date, kernel, CPU model, cores, memory` of this machine (as `side_by_side` prints it).
-fn machine() -> String {
-    let out = |cmd: &str, args: &[&str]| {
-        Command::new(cmd)
-            .args(args)
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default()
-    };
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown CPU", |(_, m)| m.trim());
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_gib = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|k| k.parse::<f64>().ok())
-        .map_or(0.0, |k| k / 1024.0 / 1024.0);
-    format!(
-        "{}; Linux {}; {model}, {} cores, {mem_gib:.0} GiB",
-        out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        out("uname", &["-r"]),
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-    )
 }
 
 fn main() {
