@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use object_store::PutPayload;
 use pgwire_repl::{Lsn, WalSegmentSize};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -430,8 +431,8 @@ fn finish(q: &UploadQueue, name: &str, outcome: Outcome) {
 /// Uploads one file of the spool; see the [module docs](self).
 async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
     let path = s.spool.join(name);
-    let data = match tokio::fs::read(&path).await {
-        Ok(d) => Bytes::from(d),
+    let data = match read_pieces(&path).await {
+        Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == Kind::Partial => {
             return Outcome::Gone
         }
@@ -443,16 +444,16 @@ async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
             ))
         }
     };
-    let bytes = data.len() as u64;
+    let bytes = data.iter().map(|p| p.len() as u64).sum::<u64>();
     let target = || s.store.url().join(name).display().to_string();
     if kind == Kind::Partial {
-        return match s.store.put(name, data).await {
+        return match s.store.put(name, payload(&data)).await {
             Ok(()) => Outcome::Done { bytes },
             Err(e) => Outcome::Retry(os_error(&e)),
         };
     }
     if kind == Kind::Closed {
-        if let Err(e) = s.store.put(name, data).await {
+        if let Err(e) = s.store.put(name, payload(&data)).await {
             return Outcome::Retry(os_error(&e));
         }
         return remove_spooled(&path, bytes);
@@ -463,14 +464,14 @@ async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
         Err(e) => return Outcome::Retry(os_error(&e)),
     };
     let sent = match stored {
-        None => match s.store.put(name, data).await {
+        None => match s.store.put(name, payload(&data)).await {
             Ok(()) => bytes,
             Err(e) => return Outcome::Retry(os_error(&e)),
         },
         Some(size) => {
             let same = size == bytes
                 && match s.store.get(name).await {
-                    Ok(there) => there == data,
+                    Ok(there) => same_bytes(&there, &data),
                     Err(e) => return Outcome::Retry(os_error(&e)),
                 };
             if !same {
@@ -497,6 +498,55 @@ async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
     remove_spooled(&path, sent)
 }
 
+/// Files are read, and sent, in pieces of this size: one allocation per segment (16 MiB
+/// and up) would sit above the allocator's mmap threshold and, once that threshold has
+/// risen, be carved out of the heap, where freed segments stay resident; equal pieces are
+/// reused from one file to the next.
+const PIECE: usize = 1 << 20;
+
+/// The file at `path`, in pieces of [`PIECE`] bytes.
+async fn read_pieces(path: &Path) -> std::io::Result<Vec<Bytes>> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut pieces = Vec::new();
+    loop {
+        let mut piece = Vec::with_capacity(PIECE);
+        while piece.len() < PIECE {
+            let n = (&mut f)
+                .take((PIECE - piece.len()) as u64)
+                .read_to_end(&mut piece)
+                .await?;
+            if n == 0 {
+                break;
+            }
+        }
+        if piece.is_empty() {
+            return Ok(pieces);
+        }
+        let full = piece.len() == PIECE;
+        pieces.push(Bytes::from(piece));
+        if !full {
+            return Ok(pieces);
+        }
+    }
+}
+
+fn payload(pieces: &[Bytes]) -> PutPayload {
+    pieces.iter().cloned().collect()
+}
+
+/// Whether the stored object `there` holds exactly the bytes of `pieces`.
+fn same_bytes(there: &[u8], pieces: &[Bytes]) -> bool {
+    let mut rest = there;
+    for p in pieces {
+        match rest.split_at_checked(p.len()) {
+            Some((head, tail)) if head == &p[..] => rest = tail,
+            _ => return false,
+        }
+    }
+    rest.is_empty()
+}
+
 /// The spool's copy goes once the store has the file.
 fn remove_spooled(path: &Path, sent: u64) -> Outcome {
     match std::fs::remove_file(path) {
@@ -507,5 +557,36 @@ fn remove_spooled(path: &Path, sent: u64) -> Outcome {
             path.display(),
             os_error(&e)
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_compare_with_the_whole() {
+        let p = [Bytes::from_static(b"abc"), Bytes::from_static(b"de")];
+        assert!(same_bytes(b"abcde", &p));
+        assert!(!same_bytes(b"abcdf", &p));
+        assert!(!same_bytes(b"abcd", &p));
+        assert!(!same_bytes(b"abcdef", &p));
+        assert!(same_bytes(b"", &[]));
+    }
+
+    #[tokio::test]
+    async fn files_are_read_in_whole_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, PIECE - 1, PIECE, PIECE + 1, 3 * PIECE] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let path = dir.path().join("f");
+            std::fs::write(&path, &data).unwrap();
+            let pieces = read_pieces(&path).await.unwrap();
+            assert!(
+                pieces.iter().rev().skip(1).all(|p| p.len() == PIECE),
+                "{len}"
+            );
+            assert!(same_bytes(&data, &pieces), "{len}");
+        }
     }
 }

@@ -177,10 +177,11 @@ impl ObjStore {
         }
     }
 
-    /// One PUT of the whole object (it replaces one of the same name).
-    pub async fn put(&self, name: &str, data: Bytes) -> io::Result<()> {
+    /// One PUT of the whole object (it replaces one of the same name); `data` may come in
+    /// pieces.
+    pub async fn put(&self, name: &str, data: impl Into<PutPayload>) -> io::Result<()> {
         self.store
-            .put(&self.path(name), PutPayload::from_bytes(data))
+            .put(&self.path(name), data.into())
             .await
             .map(|_| ())
             .map_err(io_error)
