@@ -500,8 +500,6 @@ fn is_c_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
 }
 
-/// `-s` as PostgreSQL's `option_parse_int` reads it: `strtol` (leading blanks and a sign
-/// allowed; no digits at all reads as 0), then only blanks may follow.
 /// A whole number in `min..=max` for option `name`.
 fn parse_count(name: &str, v: &str, min: usize, max: usize) -> Result<usize, CliError> {
     match v.trim().parse::<usize>() {
@@ -515,6 +513,8 @@ fn parse_count(name: &str, v: &str, min: usize, max: usize) -> Result<usize, Cli
     }
 }
 
+/// `-s` as PostgreSQL's `option_parse_int` reads it: `strtol` (leading blanks and a sign
+/// allowed; no digits at all reads as 0), then only blanks may follow.
 fn parse_status_interval(v: &str) -> Result<u64, CliError> {
     const NAME: &str = "-s/--status-interval";
     let invalid = || CliError::fatal(format!("invalid value \"{v}\" for option {NAME}"));

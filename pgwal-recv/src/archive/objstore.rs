@@ -33,11 +33,28 @@ pub const SCHEMES: &[&str] = &["s3://", "s3a://"];
 /// more in the worst case.
 pub const MAX_OBJECT: u64 = (1 << 30) + (64 << 20);
 
+/// S3's error codes for a request that no retry will make good: no such bucket, a key or
+/// signature refused, access denied.
+const REFUSALS: &[&str] = &[
+    "NoSuchBucket",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AuthorizationHeaderMalformed",
+];
+
 /// Whether `-D` names an object store rather than a directory.
 pub fn is_url(location: &Path) -> bool {
+    // `scheme://…`: a scheme is a letter, then letters, digits, `+`, `-` or `.`.
     location
         .to_str()
-        .is_some_and(|s| SCHEMES.iter().any(|p| s.starts_with(p)) || s.contains("://"))
+        .and_then(|s| s.split_once("://"))
+        .is_some_and(|(scheme, _)| {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        })
 }
 
 /// An archive in an object store.
@@ -87,7 +104,7 @@ impl ObjStore {
                 AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
                 "5s",
             )
-            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "120s")
+            .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), "600s")
             .build()
             .map_err(|e| format!("could not use archive \"{text}\": {}", one_line(&e)))?;
         Ok(ObjStore {
@@ -113,6 +130,30 @@ impl ObjStore {
 
     fn path(&self, name: &str) -> ObjPath {
         self.prefix.clone().join(name)
+    }
+
+    /// One listing request that finds nothing (a name under the prefix no archive has): an
+    /// error the archiver must not start with — no such bucket, credentials refused — is
+    /// `Err(Ok(text))`; any other failure (the store away for now) `Err(Err(text))`.
+    pub async fn probe(&self) -> Result<(), Result<String, String>> {
+        let path = self.path(".pgwal-recv-probe");
+        match self.store.list_with_delimiter(Some(&path)).await {
+            Ok(_) => Ok(()),
+            Err(
+                e @ (object_store::Error::NotFound { .. }
+                | object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }),
+            ) => Err(Ok(one_line(&e))),
+            Err(e) => {
+                // A listing's errors come back generic: S3's own error code (in the XML
+                // answer, which the text carries) says which they are.
+                let text = one_line(&e);
+                let refused = REFUSALS
+                    .iter()
+                    .any(|code| text.contains(&format!("<Code>{code}</Code>")));
+                Err(if refused { Ok(text) } else { Err(text) })
+            }
+        }
     }
 
     /// The objects directly under the prefix (not those of deeper "directories").
@@ -232,6 +273,8 @@ mod tests {
         assert!(is_url(Path::new("gs://b/p")));
         assert!(!is_url(Path::new("/var/lib/wal")));
         assert!(!is_url(Path::new("s3")));
+        assert!(!is_url(Path::new("/srv/a://b")));
+        assert!(!is_url(Path::new("://b")));
     }
 
     #[test]

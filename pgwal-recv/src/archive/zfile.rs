@@ -265,6 +265,34 @@ fn copy_limited<R: Read, W: Write>(r: &mut R, w: &mut W, budget: u64) -> io::Res
     }
 }
 
+/// A compressed `.partial`, read as far as it decodes: what a stream without its end mark
+/// (the archiver killed, or an `--upload-partial` snapshot: flushed, not finished, perhaps cut
+/// inside a block) holds is every byte before that point, and where it stops decoding is
+/// where its WAL ends. The WAL checks after it decide how much of that is valid.
+pub fn partial_reader(inner: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+    Box::new(UntilUndecodable { inner, done: false })
+}
+
+struct UntilUndecodable {
+    inner: Box<dyn Read + Send>,
+    done: bool,
+}
+
+impl Read for UntilUndecodable {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                self.done = true;
+                Ok(0)
+            }
+            r => r,
+        }
+    }
+}
+
 /// The uncompressed bytes of a file stored with `method`, read from `stored` as they are
 /// asked for: in constant memory, whatever the file's size. A corrupt or truncated stream is
 /// an `InvalidData` error (an lz4 frame without its end mark included); the source's own

@@ -1,6 +1,11 @@
 //! The archiver (pgwal-recv with no subcommand, as pg_receivewal): connect, answer
 //! --create-slot/--drop-slot, then receive WAL into the archive until stopped, reconnecting
 //! every 5 seconds after a failure (unless `-n`).
+//!
+//! With an object store (`-D URL --spool DIR`), WAL is received into the spool, which the
+//! uploader ([`crate::upload`]) empties into the store; one probe request first tells a
+//! missing bucket or a refused key (exit 1) from a store that does not answer yet (a
+//! warning), and at the end what is complete is uploaded before the program exits.
 
 use std::time::Duration;
 
@@ -10,13 +15,13 @@ use crate::archive::{Archive, FileSettings};
 use crate::cli::Options;
 use crate::connect::{block_on, config, connect};
 use crate::observe::monitor::Monitor;
-use crate::output::{error, info, report};
+use crate::output::{error, info, report, warning};
 use crate::receive::{stream_log, Settings, Upload};
+use crate::stream::StopSignal;
 use crate::upload::{UploadQueue, UploadSettings};
 
 /// At the end, uploads are waited for while the store confirms one at least this often.
 const DRAIN_PATIENCE: Duration = Duration::from_secs(30);
-use crate::stream::StopSignal;
 
 /// Runs the archiver and returns the exit code.
 pub fn main(opts: Options) -> i32 {
@@ -135,6 +140,22 @@ async fn archive(o: Options) -> i32 {
             error("internal error: the archive URL names no object store");
             return 1;
         };
+        // A bucket that is not there or a key it refuses ends it now; a store that does not
+        // answer yet does not (uploads wait for it, the slot holding the WAL).
+        match objstore.probe().await {
+            Ok(()) => {}
+            Err(Ok(e)) => {
+                error(format!(
+                    "could not use archive \"{}\": {e}",
+                    store.location().display()
+                ));
+                return 1;
+            }
+            Err(Err(e)) => warning(format!(
+                "archive \"{}\" does not answer: {e}; uploads wait for it",
+                store.location().display()
+            )),
+        }
         let settings_up = UploadSettings {
             jobs: o.upload_jobs,
             verbose: o.verbose,

@@ -101,6 +101,7 @@ pub async fn stream_log(
         report_flush: s.slot.is_some() || s.synchronous,
         sender: None,
         partial_at: tokio::time::Instant::now(),
+        partial_written: Lsn::INVALID,
         closed_partial: None,
     };
     let opts = Follow {
@@ -163,8 +164,19 @@ async fn start_position(
         }
     };
     let mut found = newest(s.archive).await?;
-    if let (None, Some(u)) = (&found, &s.upload) {
-        found = newest(u.store).await?;
+    // The spool's newest is where to go on when it is the open segment (a .partial: nothing
+    // newer was ever received). A complete one may be older than what the store holds already:
+    // uploads run side by side and each leaves the spool once stored.
+    if let Some(u) = s
+        .upload
+        .as_ref()
+        .filter(|_| !found.as_ref().is_some_and(|f| f.partial))
+    {
+        if let Some(stored) = newest(u.store).await? {
+            if found.as_ref().is_none_or(|f| stored.start > f.start) {
+                found = Some(stored);
+            }
+        }
     }
     if let Some(f) = found {
         return Ok((f.start, f.timeline));
@@ -194,8 +206,10 @@ struct Receiver<'a> {
     report_flush: bool,
     /// The stream's sender, once started (positions are refreshed as uploads end).
     sender: Option<StreamSender>,
-    /// When the open segment's snapshot last went to the store (`--upload-partial`).
+    /// When the open segment's snapshot last went to the store (`--upload-partial`), and
+    /// how far WAL was written then.
     partial_at: tokio::time::Instant,
+    partial_written: Lsn,
     /// The `.partial` closed at the end of the stream, until the server says it switched
     /// timeline.
     closed_partial: Option<String>,
@@ -304,7 +318,11 @@ impl Receiver<'_> {
             }
             self.positions(sender);
             send_status(sender).await?;
-            u.queue.progressed(Duration::from_secs(5)).await;
+            let mut stop = u.stop.clone();
+            tokio::select! {
+                _ = u.queue.progressed(Duration::from_secs(5)) => {}
+                _ = stop.wait() => {}
+            }
         }
     }
 }
@@ -418,10 +436,13 @@ impl Handler for Receiver<'_> {
         if let Some(sender) = &self.sender {
             self.positions(sender);
         }
+        // Only when WAL came since the last one: an idle server's segment is not sent again.
         if u.partial_every
             .is_some_and(|every| self.partial_at.elapsed() >= every)
+            && self.writer.written() > self.partial_written
         {
             self.partial_at = tokio::time::Instant::now();
+            self.partial_written = self.writer.written();
             // A failure is kept by the writer and ends the stream at its next write.
             if let Ok(Some(name)) = self.writer.partial_snapshot() {
                 u.queue.partial(name);
@@ -433,9 +454,25 @@ impl Handler for Receiver<'_> {
         if self.s.verbose {
             info(format!("switched to timeline {tli} at {at}"));
         }
-        // The old timeline's last segment is final as a .partial: nothing writes it again.
+        // The old timeline's last segment is final as a .partial: renamed to a name the
+        // writer never opens (nor the start-position scan finds), then uploaded.
         if let (Some(u), Some(name)) = (&self.s.upload, self.closed_partial.take()) {
-            u.queue.closed(name);
+            let closed = format!("{name}{}", crate::upload::CLOSED);
+            let (Some(from), Some(to)) = (
+                self.s.archive.local_path(&name),
+                self.s.archive.local_path(&closed),
+            ) else {
+                return;
+            };
+            match std::fs::rename(&from, &to) {
+                Ok(()) => u.queue.closed(closed),
+                Err(e) => crate::output::warning(format!(
+                    "could not rename file \"{}\" to \"{}\": {}; it stays in the spool",
+                    from.display(),
+                    to.display(),
+                    os_error(&e)
+                )),
+            }
         }
     }
 }

@@ -104,7 +104,8 @@ pub struct Follow {
     pub reply_to_keepalives: bool,
     /// Stop at this instant (`measure --duration`).
     pub deadline: Option<tokio::time::Instant>,
-    /// Call [`Handler::tick`] this often (`measure`'s progress line).
+    /// Call [`Handler::tick`] this often (`measure`'s progress line; with an object store,
+    /// the archiver's flush position and `--upload-partial`).
     pub tick: Option<Duration>,
 }
 

@@ -307,6 +307,9 @@ fn write_to(
         )
     };
     let mut r = zfile::reader(found.method, found.stored).map_err(|e| what(&e))?;
+    if found.partial && found.method != Method::None {
+        r = zfile::partial_reader(r);
+    }
     match kind {
         Kind::Segment => {
             let check = SegmentCheck::new(walfile, found.partial, system_id);

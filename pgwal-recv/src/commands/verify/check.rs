@@ -11,7 +11,7 @@ use pgwire_repl::{Lsn, TimelineId, WalSegmentSize};
 
 use super::plan::{Plan, Planned, Problem};
 use super::TimelineSummary;
-use crate::archive::Archive;
+use crate::archive::{zfile, Archive, Method};
 use crate::observe::wal_stats::Stats;
 
 /// Bytes handed from the reading thread to the decoding one at a time.
@@ -95,7 +95,13 @@ fn read_all(
         }
     };
     for (i, f) in files.iter().enumerate() {
-        let opened = rt.block_on(archive.read_uncompressed(&f.file.name, f.name.method));
+        let opened = rt
+            .block_on(archive.read_uncompressed(&f.file.name, f.name.method))
+            .map(|r| match f.name.partial && f.name.method != Method::None {
+                // A compressed .partial ends where it stops decoding (see partial_reader).
+                true => zfile::partial_reader(r),
+                false => r,
+            });
         let mut r = match opened {
             Ok(r) => r,
             Err(e) => {

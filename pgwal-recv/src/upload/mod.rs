@@ -24,22 +24,26 @@
 //! - **Bounded**: [`UploadQueue::waiting`] complete segments are in the spool; the receiver
 //!   pauses past `--spool-max` ([`crate::receive`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use bytes::Bytes;
-use object_store::PutPayload;
 use pgwire_repl::{Lsn, WalSegmentSize};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::archive::names::{parse_history_name, SegmentName, PARTIAL};
+use crate::archive::names::{parse_history_name, SegmentName};
 use crate::archive::objstore::ObjStore;
 use crate::observe::monitor::Monitor;
 use crate::output::{info, os_error, warning};
+use send::{object_name, upload, Outcome};
+
+mod send;
+
+/// What a timeline's last `.partial` is renamed to in the spool, after its name.
+pub const CLOSED: &str = ".closed";
 
 /// A failed upload is tried again after this, doubled each time up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -53,8 +57,9 @@ enum Kind {
     History,
     /// A snapshot of the open segment (`NAME[.gz|.lz4|.zst].partial`), overwritten each time.
     Partial,
-    /// The last segment of a timeline that ended, kept `.partial` for good: uploaded as it
-    /// is (over any snapshot), then removed from the spool.
+    /// The last segment of a timeline that ended, kept `.partial` for good: renamed in the
+    /// spool to `NAME.partial.closed` (a name the writer never opens again, and which the
+    /// next run finds), uploaded as `NAME.partial` (over any snapshot), then removed.
     Closed,
 }
 
@@ -130,6 +135,12 @@ impl UploadQueue {
                 left.push((Kind::Segment(Lsn(n.segno * u64::from(seg.bytes()))), name));
             } else if parse_history_name(&name).is_some() {
                 left.push((Kind::History, name));
+            } else if name
+                .strip_suffix(CLOSED)
+                .and_then(|n| SegmentName::parse(n, seg))
+                .is_some_and(|n| n.partial)
+            {
+                left.push((Kind::Closed, name));
             }
         }
         left.sort_by_key(|(k, _)| match k {
@@ -166,7 +177,11 @@ impl UploadQueue {
     fn push(&self, name: String, kind: Kind) {
         {
             let mut st = self.state();
-            if st.queue.iter().any(|e| e.name == name && !e.in_flight) {
+            if st
+                .queue
+                .iter()
+                .any(|e| e.name == name && e.kind == kind && !e.in_flight)
+            {
                 return;
             }
             st.queue.push_back(Entry {
@@ -197,7 +212,8 @@ impl UploadQueue {
         self.push(name, Kind::Partial);
     }
 
-    /// `.partial` file `name` is the last of a timeline that ended.
+    /// The last `.partial` of a timeline that ended is in the spool as `name` (which ends
+    /// in [`CLOSED`]).
     pub fn closed(&self, name: String) {
         self.push(name, Kind::Closed);
     }
@@ -290,23 +306,12 @@ fn segment_of(name: &str) -> &str {
     name.get(..24).unwrap_or(name)
 }
 
-/// How one upload ended.
-enum Outcome {
-    /// Stored (or found stored, identical): `bytes` sent.
-    Done { bytes: u64 },
-    /// Nothing to send: the spool's file is gone (a `.partial` snapshot whose segment
-    /// completed meanwhile).
-    Gone,
-    /// Try again later.
-    Retry(String),
-    /// Stop uploading: an object exists with different bytes.
-    Conflict(String),
-}
-
 /// The upload loop: starts what may start, in order (histories and older segments first),
 /// and handles what ends.
 async fn run(q: UploadQueue, jobs: usize) {
-    let mut running: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut running: JoinSet<Outcome> = JoinSet::new();
+    // Which file each task sends.
+    let mut tasks: HashMap<tokio::task::Id, String> = HashMap::new();
     loop {
         let mut wake_at: Option<Instant> = None;
         {
@@ -317,7 +322,7 @@ async fn run(q: UploadQueue, jobs: usize) {
             let now = Instant::now();
             let mut in_flight = st.queue.iter().filter(|e| e.in_flight).count();
             // Segments whose snapshot or complete file is being sent: one at a time each.
-            let busy: Vec<String> = st
+            let mut busy: Vec<String> = st
                 .queue
                 .iter()
                 .filter(|e| e.in_flight)
@@ -344,12 +349,14 @@ async fn run(q: UploadQueue, jobs: usize) {
                 }
                 e.in_flight = true;
                 in_flight += 1;
+                busy.push(segment_of(&e.name).to_owned());
                 let (name, kind) = (e.name.clone(), e.kind);
                 let shared = q.0.clone();
-                running.spawn(async move {
-                    let outcome = upload(&shared, &name, kind).await;
-                    (name, outcome)
+                let task = running.spawn({
+                    let name = name.clone();
+                    async move { upload(&shared, &name, kind).await }
                 });
+                tasks.insert(task.id(), name);
             }
         }
         let sleep = async {
@@ -361,15 +368,17 @@ async fn run(q: UploadQueue, jobs: usize) {
         tokio::select! {
             _ = q.0.work.notified() => {}
             _ = sleep => {}
-            Some(joined) = running.join_next() => {
-                let (name, outcome) = match joined {
-                    Ok(r) => r,
-                    Err(e) => {
-                        // A panicking upload is a bug; keep its entry queued and say so.
-                        warning(format!("internal error: an upload task failed: {e}"));
-                        continue;
-                    }
+            Some(joined) = running.join_next_with_id() => {
+                let (id, outcome) = match joined {
+                    Ok((id, outcome)) => (id, outcome),
+                    // A panicking upload is a bug: stop uploading, and the archiver with it,
+                    // rather than leave its file marked as being sent for ever.
+                    Err(e) => (
+                        e.id(),
+                        Outcome::Conflict(format!("internal error: an upload failed: {e}")),
+                    ),
                 };
+                let Some(name) = tasks.remove(&id) else { continue };
                 finish(&q, &name, outcome);
                 q.publish();
                 q.0.progress.notify_waiters();
@@ -388,15 +397,20 @@ fn finish(q: &UploadQueue, name: &str, outcome: Outcome) {
         Outcome::Done { bytes } => {
             let e = st.queue.remove(i);
             q.0.monitor.uploaded(bytes);
-            if q.0.verbose && e.is_some_and(|e| e.kind != Kind::Partial) {
+            if let Some(e) = e.filter(|e| q.0.verbose && e.kind != Kind::Partial) {
                 info(format!(
                     "uploaded \"{}\"",
-                    q.0.store.url().join(name).display()
+                    q.0.store.url().join(object_name(name, e.kind)).display()
                 ));
             }
         }
         Outcome::Gone => {
             st.queue.remove(i);
+        }
+        // A newer snapshot of the open segment comes at the next tick: no retry, no warning.
+        Outcome::Retry(_) if st.queue[i].kind == Kind::Partial => {
+            st.queue.remove(i);
+            q.0.monitor.upload_retry();
         }
         Outcome::Retry(why) => {
             let e = &mut st.queue[i];
@@ -412,181 +426,14 @@ fn finish(q: &UploadQueue, name: &str, outcome: Outcome) {
             if e.failures.is_power_of_two() {
                 warning(format!(
                     "could not upload file \"{}\": {why}; trying again in {} s",
-                    q.0.store.url().join(name).display(),
+                    q.0.store.url().join(object_name(name, e.kind)).display(),
                     wait.as_secs()
                 ));
-            }
-            // A newer snapshot of the open segment will come: do not retry an old one.
-            if e.kind == Kind::Partial {
-                st.queue.remove(i);
             }
         }
         Outcome::Conflict(why) => {
             st.queue[i].in_flight = false;
             st.failed = Some(why);
-        }
-    }
-}
-
-/// Uploads one file of the spool; see the [module docs](self).
-async fn upload(s: &Shared, name: &str, kind: Kind) -> Outcome {
-    let path = s.spool.join(name);
-    let data = match read_pieces(&path).await {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && kind == Kind::Partial => {
-            return Outcome::Gone
-        }
-        Err(e) => {
-            return Outcome::Retry(format!(
-                "could not read file \"{}\": {}",
-                path.display(),
-                os_error(&e)
-            ))
-        }
-    };
-    let bytes = data.iter().map(|p| p.len() as u64).sum::<u64>();
-    let target = || s.store.url().join(name).display().to_string();
-    if kind == Kind::Partial {
-        return match s.store.put(name, payload(&data)).await {
-            Ok(()) => Outcome::Done { bytes },
-            Err(e) => Outcome::Retry(os_error(&e)),
-        };
-    }
-    if kind == Kind::Closed {
-        if let Err(e) = s.store.put(name, payload(&data)).await {
-            return Outcome::Retry(os_error(&e));
-        }
-        return remove_spooled(&path, bytes);
-    }
-    // Never overwrite silently: what is there must be these bytes.
-    let stored = match s.store.size(name).await {
-        Ok(size) => size,
-        Err(e) => return Outcome::Retry(os_error(&e)),
-    };
-    let sent = match stored {
-        None => match s.store.put(name, payload(&data)).await {
-            Ok(()) => bytes,
-            Err(e) => return Outcome::Retry(os_error(&e)),
-        },
-        Some(size) => {
-            let same = size == bytes
-                && match s.store.get(name).await {
-                    Ok(there) => same_bytes(&there, &data),
-                    Err(e) => return Outcome::Retry(os_error(&e)),
-                };
-            if !same {
-                return Outcome::Conflict(format!(
-                    "object \"{}\" already exists with different content ({size} bytes stored, \
-                     {bytes} bytes in the spool file \"{}\"); it is left as it is",
-                    target(),
-                    path.display()
-                ));
-            }
-            0
-        }
-    };
-    if let (true, Kind::Segment(_)) = (s.partials, kind) {
-        let snapshot = format!("{name}{PARTIAL}");
-        if let Err(e) = s.store.remove(&snapshot).await {
-            return Outcome::Retry(format!(
-                "could not remove \"{}\": {}",
-                s.store.url().join(&snapshot).display(),
-                os_error(&e)
-            ));
-        }
-    }
-    remove_spooled(&path, sent)
-}
-
-/// Files are read, and sent, in pieces of this size: one allocation per segment (16 MiB
-/// and up) would sit above the allocator's mmap threshold and, once that threshold has
-/// risen, be carved out of the heap, where freed segments stay resident; equal pieces are
-/// reused from one file to the next.
-const PIECE: usize = 1 << 20;
-
-/// The file at `path`, in pieces of [`PIECE`] bytes.
-async fn read_pieces(path: &Path) -> std::io::Result<Vec<Bytes>> {
-    use tokio::io::AsyncReadExt;
-    let mut f = tokio::fs::File::open(path).await?;
-    let mut pieces = Vec::new();
-    loop {
-        let mut piece = Vec::with_capacity(PIECE);
-        while piece.len() < PIECE {
-            let n = (&mut f)
-                .take((PIECE - piece.len()) as u64)
-                .read_to_end(&mut piece)
-                .await?;
-            if n == 0 {
-                break;
-            }
-        }
-        if piece.is_empty() {
-            return Ok(pieces);
-        }
-        let full = piece.len() == PIECE;
-        pieces.push(Bytes::from(piece));
-        if !full {
-            return Ok(pieces);
-        }
-    }
-}
-
-fn payload(pieces: &[Bytes]) -> PutPayload {
-    pieces.iter().cloned().collect()
-}
-
-/// Whether the stored object `there` holds exactly the bytes of `pieces`.
-fn same_bytes(there: &[u8], pieces: &[Bytes]) -> bool {
-    let mut rest = there;
-    for p in pieces {
-        match rest.split_at_checked(p.len()) {
-            Some((head, tail)) if head == &p[..] => rest = tail,
-            _ => return false,
-        }
-    }
-    rest.is_empty()
-}
-
-/// The spool's copy goes once the store has the file.
-fn remove_spooled(path: &Path, sent: u64) -> Outcome {
-    match std::fs::remove_file(path) {
-        Ok(()) => Outcome::Done { bytes: sent },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Done { bytes: sent },
-        Err(e) => Outcome::Retry(format!(
-            "could not remove file \"{}\": {}",
-            path.display(),
-            os_error(&e)
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pieces_compare_with_the_whole() {
-        let p = [Bytes::from_static(b"abc"), Bytes::from_static(b"de")];
-        assert!(same_bytes(b"abcde", &p));
-        assert!(!same_bytes(b"abcdf", &p));
-        assert!(!same_bytes(b"abcd", &p));
-        assert!(!same_bytes(b"abcdef", &p));
-        assert!(same_bytes(b"", &[]));
-    }
-
-    #[tokio::test]
-    async fn files_are_read_in_whole_pieces() {
-        let dir = tempfile::tempdir().unwrap();
-        for len in [0, 1, PIECE - 1, PIECE, PIECE + 1, 3 * PIECE] {
-            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let path = dir.path().join("f");
-            std::fs::write(&path, &data).unwrap();
-            let pieces = read_pieces(&path).await.unwrap();
-            assert!(
-                pieces.iter().rev().skip(1).all(|p| p.len() == PIECE),
-                "{len}"
-            );
-            assert!(same_bytes(&data, &pieces), "{len}");
         }
     }
 }
