@@ -3,6 +3,7 @@
 //! the written and flushed positions.
 
 pub mod segments;
+mod verify;
 
 use std::time::Duration;
 
@@ -10,8 +11,6 @@ use pgwire_repl::{
     Client, Lsn, PrimaryKeepalive, ReplicationStream, StreamSender, TimelineId, WalSegmentSize,
     XLogData,
 };
-
-use pgwire_repl::wal::{Event as WalEvent, RecordInfo, WalDecoder};
 
 use crate::archive::{Archive, FileSettings};
 use crate::observe::monitor::Monitor;
@@ -21,6 +20,7 @@ use crate::stream::start::{slot_start, version_text, SlotStart};
 use crate::stream::{StopSignal, StreamError};
 use crate::upload::UploadQueue;
 use segments::SegmentWriter;
+use verify::Checker;
 
 /// What receiving needs to know.
 pub struct Settings<'a> {
@@ -474,61 +474,6 @@ impl Handler for Receiver<'_> {
                 )),
             }
         }
-    }
-}
-
-/// `--verify`: the library's WAL decoder over the stream, from the segment start it begins at.
-struct Checker {
-    decoder: WalDecoder,
-    /// The end of the last record checked: what may be reported flushed.
-    checked: Lsn,
-    /// A message's records, handed to the monitor together.
-    records: Vec<RecordInfo>,
-}
-
-impl Checker {
-    fn new(s: &Settings<'_>, start: Lsn) -> Checker {
-        let mut decoder = WalDecoder::new(s.seg, start);
-        decoder.expect_system_id(s.system_id);
-        Checker {
-            decoder,
-            checked: start,
-            records: Vec::new(),
-        }
-    }
-
-    /// Feeds one XLogData, counting its records for the metrics; a record that fails its
-    /// checks, or WAL that ends (the server never sends zeros), ends the program with the
-    /// LSN and the reason.
-    fn check(&mut self, x: &XLogData, monitor: &Monitor) -> Result<(), StreamError> {
-        if x.wal_start != self.decoder.position() {
-            // A gap or an overlap in the stream: the writer reports it in its own words.
-            return Ok(());
-        }
-        let mut ended = None;
-        let records = &mut self.records;
-        records.clear();
-        let fed = self.decoder.feed(&x.data, &mut |ev| match ev {
-            WalEvent::Record(r) => records.push(r),
-            WalEvent::End(e) => ended = Some(e),
-            _ => {}
-        });
-        if let Some(last) = self.records.last() {
-            self.checked = last.end;
-        }
-        monitor.records(&self.records);
-        if let Err(e) = fed {
-            return Err(StreamError::fatal(format!(
-                "WAL received from the server fails verification: {e}"
-            )));
-        }
-        if let Some(e) = ended {
-            return Err(StreamError::fatal(format!(
-                "WAL received from the server fails verification: it ends at {} (zeros at {})",
-                e.lsn, e.found_at
-            )));
-        }
-        Ok(())
     }
 }
 
