@@ -46,11 +46,7 @@ fn an_object_with_other_bytes_is_never_overwritten() {
     // The same bytes already there count as stored (an upload confirmed, then killed
     // before the spool's copy was removed).
     bucket.put("wal", &first, pg.wal_file(&first).unwrap());
-    let out = run(
-        archiver_cmd(&pg, &g, "wal", spool.path(), "arch").args(["-n", "-E", &end.to_string()]),
-        Duration::from_secs(120),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    archive_to_end(&pg, &g, ("wal", spool.path(), "arch"), end, &[]);
     let (a, b) = span(start, end);
     assert_stored_identical(&pg, &bucket, "wal", "", a, b);
 
@@ -60,17 +56,13 @@ fn an_object_with_other_bytes_is_never_overwritten() {
     let zfirst = format!("{first}.zst");
     bucket.put("walz", &zfirst, other.clone());
     let spool = TempDir::new("conflict-z");
-    let out = run(
-        archiver_cmd(&pg, &g, "walz", spool.path(), "archz").args([
-            "-Z",
-            "zstd",
-            "-n",
-            "-E",
-            &end.to_string(),
-        ]),
-        Duration::from_secs(120),
+    archive_to_end(
+        &pg,
+        &g,
+        ("walz", spool.path(), "archz"),
+        end,
+        &["-Z", "zstd"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         bucket.get("walz", &zfirst) == other,
         "{zfirst} was overwritten"
@@ -175,14 +167,11 @@ fn store_outage_pauses_receiving_and_the_slot_holds_what_is_not_stored() {
     let start = archiver_and_holding_slots(&pg, "arch");
     let spool = TempDir::new("outage-spool");
     let port = free_port();
-    let mut arch = Background::spawn(
+    let mut arch = streaming(
         archiver_cmd(&pg, &g, "outage", spool.path(), "arch")
             .args(["--spool-max", "3", "-s", "1", "-v"])
             .args(["--metrics-listen", &format!("127.0.0.1:{port}")]),
     );
-    arch.wait_until("streaming", Duration::from_secs(30), |e| {
-        e.contains("starting log streaming")
-    });
     pg.generate_wal(3 << 20).unwrap();
     let seg = seg1mb();
     let before = seg.segment_of(lsn(&pg, "SELECT pg_current_wal_insert_lsn()")) - 1;
@@ -273,12 +262,8 @@ fn one_of_three_nodes_lost_does_not_stop_archiving() {
     let bucket = Bucket::new(&g);
     let start = archiver_and_holding_slots(&pg, "arch");
     let spool = TempDir::new("node-spool");
-    let mut arch = Background::spawn(
-        archiver_cmd(&pg, &g, "nodes", spool.path(), "arch").args(["-Z", "gzip", "-v"]),
-    );
-    arch.wait_until("streaming", Duration::from_secs(30), |e| {
-        e.contains("starting log streaming")
-    });
+    let arch =
+        streaming(archiver_cmd(&pg, &g, "nodes", spool.path(), "arch").args(["-Z", "gzip", "-v"]));
     pg.generate_wal(4 << 20).unwrap();
     g.kill_node(2).unwrap();
     pg.generate_wal(6 << 20).unwrap();

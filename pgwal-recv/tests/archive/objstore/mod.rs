@@ -17,6 +17,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -170,6 +171,33 @@ pub fn archiver_cmd(pg: &Cluster, g: &Garage, prefix: &str, spool: &Path, slot: 
     ])
     .args(["-S", slot, "-d", &conninfo(pg)]);
     cmd
+}
+
+/// Starts `cmd` (an archiver with `-v`) in the background and waits until it streams.
+pub fn streaming(cmd: &mut Command) -> Background {
+    let mut arch = Background::spawn(cmd);
+    arch.wait_until("streaming", Duration::from_secs(30), |e| {
+        e.contains("starting log streaming")
+    });
+    arch
+}
+
+/// Runs the archiver into `prefix` through `spool` and `slot` up to `end` (`-n -E`) with
+/// `extra` options; fails the test unless it exits 0.
+pub fn archive_to_end(
+    pg: &Cluster,
+    g: &Garage,
+    (prefix, spool, slot): (&str, &Path, &str),
+    end: Lsn,
+    extra: &[&str],
+) {
+    let out = run(
+        archiver_cmd(pg, g, prefix, spool, slot)
+            .args(["-n", "-E", &end.to_string()])
+            .args(extra),
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 /// Asserts that segments `first..=last` of timeline 1 are in the bucket under `prefix`

@@ -71,12 +71,8 @@ fn restore_and_verify_read_the_store_and_a_server_recovers_from_it() {
     let (backup, _) = pg.base_backup(CloneMethod::Auto).unwrap();
     let start = archiver_and_holding_slots(&pg, "arch");
     let spool = TempDir::new("pitr-spool");
-    let mut arch = Background::spawn(
-        archiver_cmd(&pg, &g, "pitr", spool.path(), "arch").args(["-Z", "zstd", "-v"]),
-    );
-    arch.wait_until("streaming", Duration::from_secs(30), |e| {
-        e.contains("starting log streaming")
-    });
+    let arch =
+        streaming(archiver_cmd(&pg, &g, "pitr", spool.path(), "arch").args(["-Z", "zstd", "-v"]));
     pg.sql("CREATE TABLE pitr (batch int)").unwrap();
     pg.sql("INSERT INTO pitr SELECT 1 FROM generate_series(1, 100)")
         .unwrap();
@@ -208,14 +204,11 @@ fn upload_partial(extra: &[&str], suffix: &str) {
     let bucket = Bucket::new(&g);
     archiver_and_holding_slots(&pg, "arch");
     let spool = TempDir::new("partial-spool");
-    let mut arch = Background::spawn(
+    let arch = streaming(
         archiver_cmd(&pg, &g, "part", spool.path(), "arch")
             .args(["--upload-partial", "1", "-v"])
             .args(extra),
     );
-    arch.wait_until("streaming", Duration::from_secs(30), |e| {
-        e.contains("starting log streaming")
-    });
     pg.sql("CREATE TABLE p (x int); INSERT INTO p SELECT generate_series(1, 1000)")
         .unwrap();
     let at = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");
@@ -274,17 +267,13 @@ fn cleanup_prunes_the_store() {
     pg.switch_wal().unwrap();
     let end = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");
     let spool = TempDir::new("cleanup-spool");
-    let out = run(
-        archiver_cmd(&pg, &g, "clean", spool.path(), "arch").args([
-            "-Z",
-            "gzip",
-            "-n",
-            "-E",
-            &end.to_string(),
-        ]),
-        Duration::from_secs(120),
+    archive_to_end(
+        &pg,
+        &g,
+        ("clean", spool.path(), "arch"),
+        end,
+        &["-Z", "gzip"],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let (first, last) = span(start, end);
     let seg = seg1mb();
     let keep = seg.file_name(TimelineId(1), first + 3);
@@ -317,11 +306,7 @@ fn with_an_empty_spool_streaming_resumes_after_the_store_s_newest_segment() {
     pg.switch_wal().unwrap();
     let end = lsn(&pg, "SELECT pg_current_wal_flush_lsn()");
     let spool = TempDir::new("resume-spool");
-    let out = run(
-        archiver_cmd(&pg, &g, "resume", spool.path(), "arch").args(["-n", "-E", &end.to_string()]),
-        Duration::from_secs(120),
-    );
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    archive_to_end(&pg, &g, ("resume", spool.path(), "arch"), end, &[]);
     // The server moves on; a new spool, and no slot: only the store says where to resume.
     pg.generate_wal(3 << 20).unwrap();
     pg.switch_wal().unwrap();
