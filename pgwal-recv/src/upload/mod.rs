@@ -26,6 +26,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -94,6 +95,12 @@ struct Shared {
     verbose: bool,
     /// Remove `NAME.partial` objects once the segment is stored (`--upload-partial`).
     partials: bool,
+    /// The queue's figures the receiver reads with every message, kept beside it so that
+    /// reading them takes no lock: segments waiting, the oldest one's start (`u64::MAX`:
+    /// none), whether uploading failed for good. Set by [`UploadQueue::publish`].
+    waiting: AtomicUsize,
+    oldest: AtomicU64,
+    failed: AtomicBool,
 }
 
 /// The receiver's handle on the uploads; see the [module docs](self).
@@ -156,6 +163,9 @@ impl UploadQueue {
             monitor: s.monitor.clone(),
             verbose: s.verbose,
             partials: s.partials,
+            waiting: AtomicUsize::new(0),
+            oldest: AtomicU64::new(u64::MAX),
+            failed: AtomicBool::new(false),
         }));
         if !left.is_empty() && s.verbose {
             info(format!(
@@ -220,17 +230,23 @@ impl UploadQueue {
 
     /// Complete segments in the spool, not yet confirmed by the store.
     pub fn waiting(&self) -> usize {
-        count_waiting(&self.state())
+        self.0.waiting.load(Ordering::Acquire)
     }
 
     /// The start of the oldest segment not yet confirmed by the store: before it, every
     /// segment this archiver received is stored. `None` when none waits.
     pub fn stored_before(&self) -> Option<Lsn> {
-        oldest_waiting(&self.state())
+        match self.0.oldest.load(Ordering::Acquire) {
+            u64::MAX => None,
+            lsn => Some(Lsn(lsn)),
+        }
     }
 
     /// Why uploading stopped for good, if it did.
     pub fn failed(&self) -> Option<String> {
+        if !self.0.failed.load(Ordering::Acquire) {
+            return None;
+        }
         self.state().failed.clone()
     }
 
@@ -275,11 +291,17 @@ impl UploadQueue {
             .count()
     }
 
+    /// Makes the queue's figures visible: to the receiver (which reads them with every
+    /// message) and to the monitor. Called after every change of the queue.
     fn publish(&self) {
         let st = self.state();
+        let (waiting, oldest) = (count_waiting(&st), oldest_waiting(&st));
+        self.0.waiting.store(waiting, Ordering::Release);
         self.0
-            .monitor
-            .uploads_waiting(count_waiting(&st) as u64, oldest_waiting(&st));
+            .oldest
+            .store(oldest.map_or(u64::MAX, |l| l.0), Ordering::Release);
+        self.0.failed.store(st.failed.is_some(), Ordering::Release);
+        self.0.monitor.uploads_waiting(waiting as u64, oldest);
     }
 }
 
